@@ -1,0 +1,16 @@
+//! pixlpay-sync's shared crate: everything the Lambda functions have in common, so each main stays thin.
+//!
+//! - [`pixlpay`]: the Pixlpay REST client (pacing, retries, typed errors, page walking).
+//! - [`product`]: the product model, tolerant of both documented dialects, with exact decimal prices.
+//! - [`webhook`]: signature verification and envelope parsing for Pixlpay's webhooks.
+//! - [`secret`]: secrets that never print.
+#![deny(clippy::all)]
+
+pub mod pixlpay;
+pub mod product;
+pub mod secret;
+pub mod timestamp;
+pub mod webhook;
+
+pub use product::{Product, ProductId};
+pub use secret::Secret;

@@ -1,0 +1,69 @@
+//! Walks the catalog page by page: page 1 alone (to learn `last_page`), then up to `concurrency` pages in flight,
+//! yielded in page order. The client's pacer still spaces the requests, so concurrency only hides latency.
+
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesOrdered;
+
+use super::client::{PixlpayClient, ProductPage};
+use super::error::PixlpayError;
+
+pub struct PageWalker {
+    client: PixlpayClient,
+    per_page: u32,
+    concurrency: usize,
+    next_page: u32,
+    last_page: Option<u32>,
+    in_flight: FuturesOrdered<BoxFuture<'static, Result<ProductPage, PixlpayError>>>,
+    failed: bool,
+}
+
+impl PageWalker {
+    /// Starts at `first_page` (1 for a new scan; later to resume a checkpointed one).
+    pub fn new(client: PixlpayClient, per_page: u32, concurrency: usize, first_page: u32) -> Self {
+        Self {
+            client,
+            per_page,
+            concurrency: concurrency.max(1),
+            next_page: first_page.max(1),
+            last_page: None,
+            in_flight: FuturesOrdered::new(),
+            failed: false,
+        }
+    }
+
+    /// The next page in order; `None` after the last page, or after an error was yielded.
+    pub async fn next(&mut self) -> Option<Result<ProductPage, PixlpayError>> {
+        if self.failed {
+            return None;
+        }
+        self.fill();
+        let result = self.in_flight.next().await?;
+        match &result {
+            // The largest last_page seen: a catalog that grows during the scan is followed to its new end, and one
+            // that shrinks costs at most a few empty pages.
+            Ok(page) => self.last_page = Some(self.last_page.unwrap_or(0).max(page.last_page)),
+            Err(_) => {
+                self.failed = true;
+                self.in_flight = FuturesOrdered::new();
+            }
+        }
+        if !self.failed {
+            self.fill();
+        }
+        Some(result)
+    }
+
+    fn fill(&mut self) {
+        let limit = match self.last_page {
+            None if self.in_flight.is_empty() => self.next_page,
+            None => return,
+            Some(last) => last,
+        };
+        while self.in_flight.len() < self.concurrency && self.next_page <= limit {
+            let (client, page, per_page) = (self.client.clone(), self.next_page, self.per_page);
+            self.in_flight.push_back(Box::pin(async move { client.list_products(page, per_page).await }));
+            self.next_page += 1;
+        }
+    }
+}
