@@ -63,7 +63,11 @@ pub struct Product {
     pub description: Option<String>,
     #[serde(with = "rust_decimal::serde::str")]
     pub price: Decimal,
-    #[serde(default, with = "rust_decimal::serde::str_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub compare_price: Option<Decimal>,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub product_type: Option<String>,
@@ -171,7 +175,11 @@ struct Fields {
 
 impl Fields {
     fn invalid(&self, field: &str, reason: impl Into<String>) -> InvalidProduct {
-        InvalidProduct { id: self.id, field: field.to_owned(), reason: reason.into() }
+        InvalidProduct {
+            id: self.id,
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
     }
 
     /// Removes `field` (or, when absent or null, its documented alias) from the map. `null` counts as absent.
@@ -210,7 +218,9 @@ impl Fields {
     fn decimal(&mut self, field: &str, alias: Option<&str>) -> Result<Option<Decimal>, InvalidProduct> {
         match self.take(field, alias) {
             None => Ok(None),
-            Some((name, value)) => decimal_from_json(&value).map(Some).map_err(|reason| self.invalid(&name, reason)),
+            Some((name, value)) => decimal_from_json(&value)
+                .map(Some)
+                .map_err(|reason| self.invalid(&name, reason)),
         }
     }
 
@@ -218,9 +228,11 @@ impl Fields {
         match self.take("stock", Some("stock_quantity")) {
             None => Ok(None),
             Some((_, Value::Number(n))) if n.as_i64().is_some() => Ok(n.as_i64()),
-            Some((name, Value::String(s))) => {
-                s.trim().parse().map(Some).map_err(|_| self.invalid(&name, format!("is not an integer: {s:?}")))
-            }
+            Some((name, Value::String(s))) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| self.invalid(&name, format!("is not an integer: {s:?}"))),
             Some((name, other)) => Err(self.invalid(&name, format!("must be an integer, not {}", json_kind(&other)))),
         }
     }
@@ -229,16 +241,18 @@ impl Fields {
         match self.take(field, None) {
             None => Ok(None),
             Some((name, Value::String(s))) => timestamp::parse(&s).map(Some).map_err(|e| self.invalid(&name, e)),
-            Some((name, other)) => Err(self.invalid(&name, format!("must be an RFC 3339 string, not {}", json_kind(&other)))),
+            Some((name, other)) => {
+                Err(self.invalid(&name, format!("must be an RFC 3339 string, not {}", json_kind(&other))))
+            }
         }
     }
 
     fn object<T: serde::de::DeserializeOwned>(&mut self, field: &str) -> Result<Option<T>, InvalidProduct> {
         match self.take(field, None) {
             None => Ok(None),
-            Some((name, value)) => {
-                serde_json::from_value(value).map(Some).map_err(|e| self.invalid(&name, format!("is malformed: {e}")))
-            }
+            Some((name, value)) => serde_json::from_value(value)
+                .map(Some)
+                .map_err(|e| self.invalid(&name, format!("is malformed: {e}"))),
         }
     }
 }
@@ -263,8 +277,12 @@ impl Product {
         if name.trim().is_empty() {
             return Err(f.invalid("name", "is empty"));
         }
-        let price = f.decimal("price", None)?.ok_or_else(|| f.invalid("price", "is missing"))?;
-        let updated_at = f.timestamp("updated_at")?.ok_or_else(|| f.invalid("updated_at", "is missing"))?;
+        let price = f
+            .decimal("price", None)?
+            .ok_or_else(|| f.invalid("price", "is missing"))?;
+        let updated_at = f
+            .timestamp("updated_at")?
+            .ok_or_else(|| f.invalid("updated_at", "is missing"))?;
         Ok(Product {
             id,
             name,
@@ -293,7 +311,11 @@ impl Product {
 
     /// The primary image's URL, else the first image's.
     pub fn image_url(&self) -> Option<&str> {
-        self.images.iter().find(|i| i.is_primary).or(self.images.first()).map(|i| i.url.as_str())
+        self.images
+            .iter()
+            .find(|i| i.is_primary)
+            .or(self.images.first())
+            .map(|i| i.url.as_str())
     }
 
     /// SHA-256 (hex) of the product's canonical JSON (sorted keys, API-reference spelling). Equal hashes mean nothing

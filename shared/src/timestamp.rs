@@ -12,7 +12,9 @@ pub fn parse(text: &str) -> Result<OffsetDateTime, String> {
 
 /// Formats as RFC 3339 in UTC (`Z`), with fraction digits only when the instant has them.
 pub fn format(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC).format(&Rfc3339).expect("every UTC instant in range formats as RFC 3339")
+    t.to_offset(UtcOffset::UTC)
+        .format(&Rfc3339)
+        .expect("every UTC instant in range formats as RFC 3339")
 }
 
 pub mod required {
@@ -41,7 +43,9 @@ pub mod option {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
-        Option::<String>::deserialize(d)?.map(|text| super::parse(&text).map_err(serde::de::Error::custom)).transpose()
+        Option::<String>::deserialize(d)?
+            .map(|text| super::parse(&text).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -52,7 +56,11 @@ mod tests {
     #[test]
     fn zero_to_six_fraction_digits_and_offsets_parse() {
         let base = parse("2025-01-20T14:30:00Z").unwrap();
-        for text in ["2025-01-20T14:30:00.0Z", "2025-01-20T14:30:00.000000Z", "2025-01-20T16:30:00+02:00"] {
+        for text in [
+            "2025-01-20T14:30:00.0Z",
+            "2025-01-20T14:30:00.000000Z",
+            "2025-01-20T16:30:00+02:00",
+        ] {
             assert_eq!(parse(text).unwrap(), base, "{text}");
         }
         assert_eq!(parse("2025-01-20T14:30:00.5Z").unwrap().millisecond(), 500);
@@ -61,7 +69,14 @@ mod tests {
 
     #[test]
     fn non_rfc3339_is_refused() {
-        for text in ["", "2025-01-20", "2025-01-20 14:30:00", "2025-01-20T14:30:00", "1737383400", "tomorrow"] {
+        for text in [
+            "",
+            "2025-01-20",
+            "2025-01-20 14:30:00",
+            "2025-01-20T14:30:00",
+            "1737383400",
+            "tomorrow",
+        ] {
             assert!(parse(text).is_err(), "{text:?} parsed");
         }
     }

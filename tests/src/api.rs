@@ -18,20 +18,36 @@ use crate::catalog::{ListQuery, SortField};
 use crate::delivery;
 use crate::state::{Admission, InjectedFault, KNOWN_EVENTS, SimState, TokenInfo, Webhook};
 
+/// Where the API is mounted; route names in the stats leave it out ("GET /products/{id}").
+pub const API_PREFIX: &str = "/api/external/v1";
+
 pub fn router(state: SimState) -> Router {
     Router::new()
         .route("/products", get(list_products))
         .route("/products/{id}", get(get_product).put(put_product))
         .route("/webhooks", get(list_webhooks).post(create_webhook))
-        .route("/webhooks/{id}", get(get_webhook).put(update_webhook).delete(delete_webhook))
+        .route(
+            "/webhooks/{id}",
+            get(get_webhook).put(update_webhook).delete(delete_webhook),
+        )
         .route("/webhooks/{id}/test", post(test_webhook))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "Not Found", "The requested endpoint does not exist") })
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "Not Found",
+                "The requested endpoint does not exist",
+            )
+        })
         .with_state(state)
 }
 
 pub fn error(status: StatusCode, error: &str, message: &str) -> Response {
-    (status, Json(json!({"success": false, "error": error, "message": message}))).into_response()
+    (
+        status,
+        Json(json!({"success": false, "error": error, "message": message})),
+    )
+        .into_response()
 }
 
 fn validation(errors: Value) -> Response {
@@ -40,7 +56,11 @@ fn validation(errors: Value) -> Response {
 }
 
 fn forbidden(scope: &str) -> Response {
-    error(StatusCode::FORBIDDEN, "Forbidden", &format!("Token does not have the required scope: {scope}"))
+    error(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        &format!("Token does not have the required scope: {scope}"),
+    )
 }
 
 fn ok(data: Value) -> Response {
@@ -51,7 +71,11 @@ async fn guard(State(state): State<SimState>, mut request: Request, next: Next) 
     let route = format!(
         "{} {}",
         request.method(),
-        request.extensions().get::<MatchedPath>().map(|p| p.as_str()).unwrap_or("?")
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().trim_start_matches(API_PREFIX))
+            .unwrap_or("?")
     );
     let response = guarded(&state, &mut request).await;
     let response = match response {
@@ -88,11 +112,19 @@ async fn guarded(state: &SimState, request: &mut Request) -> Result<(u64, u64), 
     let token = bearer(request.headers());
     let mut inner = state.lock();
     let Some(info) = token.as_ref().and_then(|t| inner.tokens.get(t)).cloned() else {
-        return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "Invalid or missing API token"));
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Invalid or missing API token",
+        ));
     };
     let token = token.expect("checked above");
     let (limit, remaining) = match inner.admit(&token, info.rpm) {
-        Admission::Refused { limit, retry_after_secs, reset_unix } => {
+        Admission::Refused {
+            limit,
+            retry_after_secs,
+            reset_unix,
+        } => {
             return Err(too_many(limit, retry_after_secs, Some(reset_unix), true, true));
         }
         Admission::Allowed { limit, remaining } => (limit, remaining),
@@ -100,7 +132,13 @@ async fn guarded(state: &SimState, request: &mut Request) -> Result<(u64, u64), 
     match inner.draw_fault() {
         Some(InjectedFault::RateLimited) => {
             let f = &inner.faults;
-            return Err(too_many(limit, f.retry_after_secs, None, f.retry_after_header, f.retry_after_body));
+            return Err(too_many(
+                limit,
+                f.retry_after_secs,
+                None,
+                f.retry_after_header,
+                f.retry_after_body,
+            ));
         }
         Some(InjectedFault::Status(status)) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -115,7 +153,8 @@ async fn guarded(state: &SimState, request: &mut Request) -> Result<(u64, u64), 
 }
 
 fn too_many(limit: u64, retry_after: u64, reset: Option<i64>, in_header: bool, in_body: bool) -> Response {
-    let mut body = json!({"success": false, "error": "Too Many Requests", "message": "Rate limit exceeded. Please slow down."});
+    let mut body =
+        json!({"success": false, "error": "Too Many Requests", "message": "Rate limit exceeded. Please slow down."});
     if in_body {
         body["retry_after"] = json!(retry_after);
     }
@@ -152,7 +191,9 @@ async fn truncate_if_asked(state: &SimState, response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
     let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
     let cut = bytes.slice(..bytes.len() / 2);
-    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(cut.len()));
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(cut.len()));
     Response::from_parts(parts, Body::from(cut))
 }
 
@@ -163,7 +204,10 @@ fn int_param(q: &HashMap<String, String>, name: &str, default: u64, errors: &mut
         Some(text) => match text.trim().parse::<u64>() {
             Ok(n) if n >= 1 => n,
             _ => {
-                errors.insert(name.into(), json!([format!("The {name} must be an integer of at least 1.")]));
+                errors.insert(
+                    name.into(),
+                    json!([format!("The {name} must be an integer of at least 1.")]),
+                );
                 default
             }
         },
@@ -219,7 +263,9 @@ async fn list_products(
         errors.insert("type".into(), json!(["The selected type is invalid."]));
     }
     let is_active = bool_param(&q, "is_active", &mut errors);
-    let category_id = q.contains_key("category_id").then(|| int_param(&q, "category_id", 0, &mut errors));
+    let category_id = q
+        .contains_key("category_id")
+        .then(|| int_param(&q, "category_id", 0, &mut errors));
     let settings_reject = state.lock().settings.reject_oversized_pages;
     if per_page > 100 {
         if settings_reject {
@@ -245,8 +291,12 @@ async fn list_products(
     let last_page = total.div_ceil(per_page).max(1);
     let start = ((page - 1).saturating_mul(per_page)) as usize;
     let (dialect, extra) = (inner.settings.dialect, inner.settings.extra_fields);
-    let data: Vec<Value> =
-        found.iter().skip(start).take(per_page as usize).map(|p| p.render(dialect, false, extra)).collect();
+    let data: Vec<Value> = found
+        .iter()
+        .skip(start)
+        .take(per_page as usize)
+        .map(|p| p.render(dialect, false, extra))
+        .collect();
     let body = json!({
         "success": true,
         "data": data,
@@ -259,7 +309,11 @@ fn parse_id(raw: &str) -> Option<u64> {
     raw.parse::<u64>().ok().filter(|id| *id >= 1)
 }
 
-async fn get_product(State(state): State<SimState>, Extension(token): Extension<TokenInfo>, Path(id): Path<String>) -> Response {
+async fn get_product(
+    State(state): State<SimState>,
+    Extension(token): Extension<TokenInfo>,
+    Path(id): Path<String>,
+) -> Response {
     if !token.allows("products:read") {
         return forbidden("products:read");
     }
@@ -279,13 +333,21 @@ async fn put_product(
     body: axum::body::Bytes,
 ) -> Response {
     if !state.lock().settings.writes_enabled {
-        return error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", "Product write endpoints are not available");
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed",
+            "Product write endpoints are not available",
+        );
     }
     if !token.allows("products:write") {
         return forbidden("products:write");
     }
     let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "Bad Request", "The request body must be a JSON object");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "The request body must be a JSON object",
+        );
     };
     let errors = validate_product_changes(&changes);
     if !errors.is_empty() {
@@ -305,13 +367,22 @@ async fn put_product(
 
 fn validate_product_changes(changes: &Map<String, Value>) -> Map<String, Value> {
     let mut errors = Map::new();
-    let decimal_ok = |v: &Value| v.as_str().and_then(|s| s.parse::<rust_decimal::Decimal>().ok()).is_some_and(|d| !d.is_sign_negative());
+    let decimal_ok = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<rust_decimal::Decimal>().ok())
+            .is_some_and(|d| !d.is_sign_negative())
+    };
     for (key, value) in changes {
         let problem = match key.as_str() {
-            "name" => (!value.as_str().is_some_and(|s| !s.trim().is_empty())).then_some("The name must be a non-empty string."),
+            "name" => value
+                .as_str()
+                .is_none_or(|s| s.trim().is_empty())
+                .then_some("The name must be a non-empty string."),
             "description" => (!value.is_string()).then_some("The description must be a string."),
             "price" => (!decimal_ok(value)).then_some("The price must be a non-negative decimal string."),
-            "compare_price" => (!(value.is_null() || decimal_ok(value))).then_some("The compare price must be a decimal string."),
+            "compare_price" => {
+                (!(value.is_null() || decimal_ok(value))).then_some("The compare price must be a decimal string.")
+            }
             "is_active" => (!value.is_boolean()).then_some("The is active field must be true or false."),
             "stock" => (!(value.is_null() || value.is_i64())).then_some("The stock must be an integer."),
             _ => Some("This field cannot be changed."),
@@ -344,7 +415,9 @@ fn validate_webhook(body: &Map<String, Value>, partial: bool, allow_http: bool) 
         }
         Some(url) => {
             let parsed = url.as_str().and_then(|u| url::Url::parse(u).ok());
-            let scheme_ok = parsed.as_ref().is_some_and(|u| u.scheme() == "https" || (allow_http && u.scheme() == "http"));
+            let scheme_ok = parsed
+                .as_ref()
+                .is_some_and(|u| u.scheme() == "https" || (allow_http && u.scheme() == "http"));
             if !scheme_ok {
                 errors.insert("url".into(), json!(["The url must be a valid URL."]));
             }
@@ -355,7 +428,10 @@ fn validate_webhook(body: &Map<String, Value>, partial: bool, allow_http: bool) 
         Some(Value::Array(events)) if !events.is_empty() => {
             for (i, e) in events.iter().enumerate() {
                 if !e.as_str().is_some_and(|e| KNOWN_EVENTS.contains(&e)) {
-                    errors.insert(format!("events.{i}"), json!([format!("The selected events.{i} is invalid.")]));
+                    errors.insert(
+                        format!("events.{i}"),
+                        json!([format!("The selected events.{i} is invalid.")]),
+                    );
                 }
             }
         }
@@ -366,7 +442,10 @@ fn validate_webhook(body: &Map<String, Value>, partial: bool, allow_http: bool) 
     if let Some(active) = body.get("is_active")
         && !active.is_boolean()
     {
-        errors.insert("is_active".into(), json!(["The is active field must be true or false."]));
+        errors.insert(
+            "is_active".into(),
+            json!(["The is active field must be true or false."]),
+        );
     }
     errors
 }
@@ -374,12 +453,19 @@ fn validate_webhook(body: &Map<String, Value>, partial: bool, allow_http: bool) 
 fn json_object(body: &[u8]) -> Result<Map<String, Value>, Response> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(error(StatusCode::BAD_REQUEST, "Bad Request", "The request body must be a JSON object")),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "The request body must be a JSON object",
+        )),
     }
 }
 
 fn string_list(value: Option<&Value>) -> Vec<String> {
-    value.and_then(Value::as_array).map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    value
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 async fn create_webhook(
@@ -407,7 +493,9 @@ async fn create_webhook(
         events: string_list(body.get("events")),
         is_active: true,
         secret: inner.random_token("whsec_", 32),
-        created_at: pixlpay_sync::timestamp::format(time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("valid")),
+        created_at: pixlpay_sync::timestamp::format(
+            time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("valid"),
+        ),
     };
     inner.webhooks.insert(id, webhook.clone());
     // The secret is shown once, here.
@@ -417,7 +505,11 @@ async fn create_webhook(
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
-async fn get_webhook(State(state): State<SimState>, Extension(token): Extension<TokenInfo>, Path(id): Path<String>) -> Response {
+async fn get_webhook(
+    State(state): State<SimState>,
+    Extension(token): Extension<TokenInfo>,
+    Path(id): Path<String>,
+) -> Response {
     if !token.allows("webhooks:read") {
         return forbidden("webhooks:read");
     }
@@ -461,7 +553,11 @@ async fn update_webhook(
     Json(json!({"success": true, "message": "Webhook updated successfully", "data": webhook})).into_response()
 }
 
-async fn delete_webhook(State(state): State<SimState>, Extension(token): Extension<TokenInfo>, Path(id): Path<String>) -> Response {
+async fn delete_webhook(
+    State(state): State<SimState>,
+    Extension(token): Extension<TokenInfo>,
+    Path(id): Path<String>,
+) -> Response {
     if !token.allows("webhooks:write") {
         return forbidden("webhooks:write");
     }
@@ -473,7 +569,11 @@ async fn delete_webhook(State(state): State<SimState>, Extension(token): Extensi
 }
 
 /// The dashboard's Test button as an API call: a signed `webhook.test` event to this webhook alone.
-async fn test_webhook(State(state): State<SimState>, Extension(token): Extension<TokenInfo>, Path(id): Path<String>) -> Response {
+async fn test_webhook(
+    State(state): State<SimState>,
+    Extension(token): Extension<TokenInfo>,
+    Path(id): Path<String>,
+) -> Response {
     if !token.allows("webhooks:write") {
         return forbidden("webhooks:write");
     }

@@ -10,8 +10,13 @@ use time::{Duration, OffsetDateTime, macros::datetime};
 
 use pixlpay_sync::timestamp;
 
-const CATEGORIES: [(u64, &str, &str); 5] =
-    [(1, "Ranks", "ranks"), (2, "Currency", "currency"), (3, "Kits", "kits"), (4, "Cosmetics", "cosmetics"), (5, "Boosts", "boosts")];
+const CATEGORIES: [(u64, &str, &str); 5] = [
+    (1, "Ranks", "ranks"),
+    (2, "Currency", "currency"),
+    (3, "Kits", "kits"),
+    (4, "Cosmetics", "cosmetics"),
+    (5, "Boosts", "boosts"),
+];
 const TYPES: [&str; 3] = ["digital", "subscription", "physical"];
 const SERVERS: [(u64, &str); 3] = [(1, "Main Server"), (2, "Creative"), (3, "Survival")];
 
@@ -50,13 +55,19 @@ pub struct SimProduct {
 }
 
 fn slugify(name: &str) -> String {
-    name.to_lowercase().split(|c: char| !c.is_ascii_alphanumeric()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("-")
+    name.to_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 impl SimProduct {
     /// Product `id` of a catalog seeded with `seed`: the same inputs always give the same product.
     pub fn seeded(id: u64, seed: u64) -> Self {
-        let mix = id.wrapping_mul(6364136223846793005).wrapping_add(seed.wrapping_mul(1442695040888963407));
+        let mix = id
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(seed.wrapping_mul(1442695040888963407));
         let h = mix ^ (mix >> 29);
         let cents = 99 + (h % 9_900) as i64; // 0.99 .. 99.98
         let created_at = datetime!(2025-01-01 00:00 UTC) + Duration::minutes(id as i64);
@@ -65,10 +76,10 @@ impl SimProduct {
             name: format!("Product {id}"),
             description: format!("Seeded product number {id}."),
             price: Decimal::new(cents, 2),
-            compare_price: (h % 4 == 0).then(|| Decimal::new(cents + 500, 2)),
+            compare_price: h.is_multiple_of(4).then(|| Decimal::new(cents + 500, 2)),
             product_type: TYPES[(h % 3) as usize].into(),
-            is_active: h % 10 != 0,
-            is_featured: h % 7 == 0,
+            is_active: !h.is_multiple_of(10),
+            is_featured: h.is_multiple_of(7),
             stock: (h % 3 == 2).then_some((h % 500) as i64),
             category: (h % 6 != 5).then_some(1 + h % 5),
             image_count: (h % 3) as u8,
@@ -126,8 +137,11 @@ impl SimProduct {
             .collect();
         p.insert("images".into(), Value::Array(images));
         if !guide && single {
-            let servers: Vec<Value> =
-                SERVERS.iter().take(1 + (self.id % 3) as usize).map(|(id, name)| json!({"id": id, "name": name})).collect();
+            let servers: Vec<Value> = SERVERS
+                .iter()
+                .take(1 + (self.id % 3) as usize)
+                .map(|(id, name)| json!({"id": id, "name": name}))
+                .collect();
             p.insert("delivery_servers".into(), Value::Array(servers));
         }
         p.insert("created_at".into(), json!(timestamp::format(self.created_at)));
@@ -202,7 +216,10 @@ pub struct Catalog {
 impl Catalog {
     pub fn seeded(count: u64, seed: u64) -> Self {
         let products = (1..=count).map(|id| (id, SimProduct::seeded(id, seed))).collect();
-        Self { products, next_id: count + 1 }
+        Self {
+            products,
+            next_id: count + 1,
+        }
     }
 
     /// A change's `updated_at`: now at Pixlpay's second precision, and always at least a second after the previous
@@ -244,7 +261,11 @@ impl Catalog {
             .values()
             .filter(|p| q.product_type.as_ref().is_none_or(|t| &p.product_type == t))
             .filter(|p| q.is_active.is_none_or(|a| p.is_active == a))
-            .filter(|p| q.category_slug.as_ref().is_none_or(|s| p.category_slug() == Some(s.as_str())))
+            .filter(|p| {
+                q.category_slug
+                    .as_ref()
+                    .is_none_or(|s| p.category_slug() == Some(s.as_str()))
+            })
             .filter(|p| q.category_id.is_none_or(|c| p.category == Some(c)))
             .filter(|p| {
                 search.as_ref().is_none_or(|s| {

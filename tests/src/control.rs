@@ -20,7 +20,10 @@ pub fn router(state: SimState) -> Router {
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/seed", post(seed))
         .route("/products", get(all_products).post(create_product))
-        .route("/products/{id}", get(one_product).patch(update_product).delete(delete_product))
+        .route(
+            "/products/{id}",
+            get(one_product).patch(update_product).delete(delete_product),
+        )
         .route("/stats", get(stats))
         .route("/stats/reset", post(reset_stats))
         .route("/faults", get(get_faults).put(put_faults))
@@ -76,7 +79,12 @@ async fn seed(State(state): State<SimState>, body: Bytes) -> Response {
 /// The truth: every product in the single-product view of the API dialect, in id order.
 async fn all_products(State(state): State<SimState>) -> Response {
     let inner = state.lock();
-    let data: Vec<Value> = inner.catalog.products.values().map(|p| p.render(inner.settings.dialect, true, inner.settings.extra_fields)).collect();
+    let data: Vec<Value> = inner
+        .catalog
+        .products
+        .values()
+        .map(|p| p.render(inner.settings.dialect, true, inner.settings.extra_fields))
+        .collect();
     Json(json!({"count": data.len(), "data": data})).into_response()
 }
 
@@ -95,7 +103,11 @@ async fn create_product(State(state): State<SimState>, Query(q): Query<SilentQue
     };
     let mut inner = state.lock();
     let product = inner.catalog.create(&fields).clone();
-    let pending = if q.silent { Vec::new() } else { inner.prepare_deliveries("product.created", Some(&product)) };
+    let pending = if q.silent {
+        Vec::new()
+    } else {
+        inner.prepare_deliveries("product.created", Some(&product))
+    };
     let rendered = product.render(inner.settings.dialect, true, inner.settings.extra_fields);
     drop(inner);
     delivery::dispatch(&state, pending);
@@ -104,7 +116,12 @@ async fn create_product(State(state): State<SimState>, Query(q): Query<SilentQue
 
 /// Changes fields (bumping `updated_at`); a field with a value Pixlpay would never send is served as is, to make a
 /// product invalid on purpose.
-async fn update_product(State(state): State<SimState>, Path(id): Path<u64>, Query(q): Query<SilentQuery>, body: Bytes) -> Response {
+async fn update_product(
+    State(state): State<SimState>,
+    Path(id): Path<u64>,
+    Query(q): Query<SilentQuery>,
+    body: Bytes,
+) -> Response {
     let fields = match object(&body) {
         Ok(fields) => fields,
         Err(response) => return response,
@@ -113,7 +130,11 @@ async fn update_product(State(state): State<SimState>, Path(id): Path<u64>, Quer
     let Some(product) = inner.catalog.update(id, &fields).cloned() else {
         return error(StatusCode::NOT_FOUND, "Not Found", "Product not found");
     };
-    let pending = if q.silent { Vec::new() } else { inner.prepare_deliveries("product.updated", Some(&product)) };
+    let pending = if q.silent {
+        Vec::new()
+    } else {
+        inner.prepare_deliveries("product.updated", Some(&product))
+    };
     let rendered = product.render(inner.settings.dialect, true, inner.settings.extra_fields);
     drop(inner);
     delivery::dispatch(&state, pending);
@@ -125,7 +146,11 @@ async fn delete_product(State(state): State<SimState>, Path(id): Path<u64>, Quer
     let Some(product) = inner.catalog.products.remove(&id) else {
         return error(StatusCode::NOT_FOUND, "Not Found", "Product not found");
     };
-    let pending = if q.silent { Vec::new() } else { inner.prepare_deliveries("product.deleted", Some(&product)) };
+    let pending = if q.silent {
+        Vec::new()
+    } else {
+        inner.prepare_deliveries("product.deleted", Some(&product))
+    };
     drop(inner);
     delivery::dispatch(&state, pending);
     Json(json!({"deleted": id})).into_response()
@@ -188,7 +213,13 @@ async fn create_token(State(state): State<SimState>, body: Bytes) -> Response {
     if request.token.trim().is_empty() || !(1..=1000).contains(&rpm) {
         return bad_request("token must be non-empty and rpm between 1 and 1000");
     }
-    inner.tokens.insert(request.token.clone(), TokenInfo { scopes: request.scopes, rpm });
+    inner.tokens.insert(
+        request.token.clone(),
+        TokenInfo {
+            scopes: request.scopes,
+            rpm,
+        },
+    );
     (StatusCode::CREATED, Json(json!({"token": request.token, "rpm": rpm}))).into_response()
 }
 

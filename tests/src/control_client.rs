@@ -21,7 +21,10 @@ async fn expect_ok(response: reqwest::Result<reqwest::Response>, what: &str) -> 
 
 impl SimControl {
     pub fn new(store_url: &str) -> Self {
-        Self { base: format!("{}/_sim", store_url.trim_end_matches('/')), http: reqwest::Client::new() }
+        Self {
+            base: format!("{}/_sim", store_url.trim_end_matches('/')),
+            http: reqwest::Client::new(),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -29,7 +32,15 @@ impl SimControl {
     }
 
     pub async fn seed(&self, count: u64, seed: u64) {
-        expect_ok(self.http.post(self.url("/seed")).json(&json!({"count": count, "seed": seed})).send().await, "seed").await;
+        expect_ok(
+            self.http
+                .post(self.url("/seed"))
+                .json(&json!({"count": count, "seed": seed}))
+                .send()
+                .await,
+            "seed",
+        )
+        .await;
     }
 
     pub async fn products(&self) -> Vec<Value> {
@@ -59,7 +70,9 @@ impl SimControl {
 
     /// How many requests to `route` ("GET /products") were answered with `status`.
     pub async fn count(&self, route: &str, status: u16) -> u64 {
-        self.stats().await["routes"][route][status.to_string()].as_u64().unwrap_or(0)
+        self.stats().await["routes"][route][status.to_string()]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     pub async fn reset_stats(&self) {
@@ -71,7 +84,11 @@ impl SimControl {
     }
 
     pub async fn set_settings(&self, settings: &Settings) {
-        expect_ok(self.http.put(self.url("/settings")).json(settings).send().await, "settings").await;
+        expect_ok(
+            self.http.put(self.url("/settings")).json(settings).send().await,
+            "settings",
+        )
+        .await;
     }
 
     pub async fn add_token(&self, token: &str, scopes: &[&str], rpm: u32) {

@@ -47,7 +47,10 @@ impl Inner {
             .filter(|w| w.is_active && w.events.iter().any(|e| e == event))
             .cloned()
             .collect();
-        subscribed.into_iter().map(|webhook| self.build_delivery(webhook, event, product)).collect()
+        subscribed
+            .into_iter()
+            .map(|webhook| self.build_delivery(webhook, event, product))
+            .collect()
     }
 
     pub fn build_delivery(&mut self, webhook: Webhook, event: &str, product: Option<&SimProduct>) -> PendingDelivery {
@@ -67,12 +70,18 @@ impl Inner {
                     "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
                 ));
                 let created = created.unwrap_or_else(|_| timestamp::format(now));
-                (id.clone(), json!({"id": id, "event_type": event, "created_at": created, "data": data}))
+                (
+                    id.clone(),
+                    json!({"id": id, "event_type": event, "created_at": created, "data": data}),
+                )
             }
             EnvelopeVariant::V1 => {
                 let id = self.random_token("evt_", 24);
                 let ts = timestamp::format(now.replace_nanosecond(0).expect("valid"));
-                (id.clone(), json!({"id": id, "event": event, "timestamp": ts, "data": data}))
+                (
+                    id.clone(),
+                    json!({"id": id, "event": event, "timestamp": ts, "data": data}),
+                )
             }
             EnvelopeVariant::V1b => {
                 // No id in the body: the delivery id travels only in the header.
@@ -82,7 +91,12 @@ impl Inner {
             }
         };
         let body = serde_json::to_vec(&envelope).expect("JSON always serialises");
-        PendingDelivery { webhook, event: event.to_owned(), body, delivery_id }
+        PendingDelivery {
+            webhook,
+            event: event.to_owned(),
+            body,
+            delivery_id,
+        }
     }
 
     fn rng_numeric_id(&mut self) -> String {
@@ -185,12 +199,23 @@ async fn attempt(state: &SimState, delivery: &PendingDelivery, log: usize) -> bo
         .await;
     let (status, error) = match result {
         Ok(response) => (Some(response.status().as_u16()), None),
-        Err(e) => (None, Some(if e.is_timeout() { "timeout".to_owned() } else { e.to_string() })),
+        Err(e) => (
+            None,
+            Some(if e.is_timeout() {
+                "timeout".to_owned()
+            } else {
+                e.to_string()
+            }),
+        ),
     };
     let ok = status.is_some_and(|s| (200..300).contains(&s));
     let mut inner = state.lock();
     let entry = &mut inner.deliveries[log];
-    entry.attempts.push(AttemptLog { at: timestamp::format(OffsetDateTime::now_utc()), status, error });
+    entry.attempts.push(AttemptLog {
+        at: timestamp::format(OffsetDateTime::now_utc()),
+        status,
+        error,
+    });
     entry.delivered |= ok;
     ok
 }

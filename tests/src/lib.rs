@@ -3,6 +3,8 @@
 //! `Simulator::start` serves it on a loopback port of its own (port 0 picks a free one), so every test can run its
 //! own store in parallel; the `pixlpay-sim` binary serves the same thing from the command line.
 #![deny(clippy::all)]
+// Handlers return axum `Response`s as their error: large, but the natural early return of a web handler.
+#![allow(clippy::result_large_err)]
 
 pub mod api;
 pub mod catalog;
@@ -60,5 +62,7 @@ impl Drop for Simulator {
 }
 
 pub fn app(state: SimState) -> Router {
-    Router::new().nest("/api/external/v1", api::router(state.clone())).nest("/_sim", control::router(state))
+    Router::new()
+        .nest(api::API_PREFIX, api::router(state.clone()))
+        .nest("/_sim", control::router(state))
 }

@@ -6,7 +6,10 @@ use clap::Parser;
 use pixlpay_sim::{SimConfig, Simulator};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "A faithful local Pixlpay API (products, webhooks) with a /_sim/ control API")]
+#[command(
+    version,
+    about = "A faithful local Pixlpay API (products, webhooks) with a /_sim/ control API"
+)]
 struct Args {
     /// Port to listen on (127.0.0.1); 0 picks a free one.
     #[arg(long, default_value_t = 8480)]
@@ -35,7 +38,9 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let args = Args::parse();
     let mut config = SimConfig {
         port: args.port,
@@ -50,7 +55,11 @@ async fn main() -> std::io::Result<()> {
     config.settings.writes_enabled = args.writes;
     let sim = Simulator::start(config).await?;
     // One line on stdout that scripts wait for.
-    println!("pixlpay-sim listening on {} ({} products)", sim.store_url(), args.products);
+    println!(
+        "pixlpay-sim listening on {} ({} products)",
+        sim.store_url(),
+        args.products
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

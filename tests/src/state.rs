@@ -14,11 +14,30 @@ use crate::delivery::DeliveryLog;
 
 /// Every event name any page of Pixlpay's docs lists (pixlpay-api.md §8.7): a webhook may subscribe to any of them.
 pub const KNOWN_EVENTS: [&str; 24] = [
-    "order.created", "order.paid", "order.completed", "order.refunded", "order.received", "payment.failed",
-    "subscription.created", "subscription.renewed", "subscription.cancelled", "subscription.payment_failed",
-    "customer.created", "customer.updated", "delivery.completed", "delivery.failed", "ticket.created", "ticket.reply",
-    "dispute.created", "dispute.resolved", "product.created", "product.updated", "product.deleted", "inventory.low",
-    "payout.completed", "webhook.test",
+    "order.created",
+    "order.paid",
+    "order.completed",
+    "order.refunded",
+    "order.received",
+    "payment.failed",
+    "subscription.created",
+    "subscription.renewed",
+    "subscription.cancelled",
+    "subscription.payment_failed",
+    "customer.created",
+    "customer.updated",
+    "delivery.completed",
+    "delivery.failed",
+    "ticket.created",
+    "ticket.reply",
+    "dispute.created",
+    "dispute.resolved",
+    "product.created",
+    "product.updated",
+    "product.deleted",
+    "inventory.low",
+    "payout.completed",
+    "webhook.test",
 ];
 
 pub const FULL_ACCESS: &str = "full_access";
@@ -208,14 +227,27 @@ pub struct SimState {
 
 /// What the rate limiter decided for one request.
 pub enum Admission {
-    Allowed { limit: u64, remaining: u64 },
-    Refused { limit: u64, retry_after_secs: u64, reset_unix: i64 },
+    Allowed {
+        limit: u64,
+        remaining: u64,
+    },
+    Refused {
+        limit: u64,
+        retry_after_secs: u64,
+        reset_unix: i64,
+    },
 }
 
 impl SimState {
     pub fn new(config: SimConfig) -> Self {
         let mut tokens = HashMap::new();
-        tokens.insert(config.token.clone(), TokenInfo { scopes: vec![FULL_ACCESS.into()], rpm: config.rpm });
+        tokens.insert(
+            config.token.clone(),
+            TokenInfo {
+                scopes: vec![FULL_ACCESS.into()],
+                rpm: config.rpm,
+            },
+        );
         let inner = Inner {
             settings: config.settings.clone(),
             catalog: Catalog::seeded(config.products, config.seed),
@@ -231,7 +263,10 @@ impl SimState {
             config,
         };
         let http = reqwest::Client::builder().build().expect("a plain HTTP client builds");
-        Self { inner: Arc::new(Mutex::new(inner)), http }
+        Self {
+            inner: Arc::new(Mutex::new(inner)),
+            http,
+        }
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -255,14 +290,26 @@ impl Inner {
             let free_in = window.saturating_sub(now.duration_since(oldest));
             let retry_after_secs = free_in.as_secs() + u64::from(free_in.subsec_nanos() > 0);
             let reset_unix = time::OffsetDateTime::now_utc().unix_timestamp() + retry_after_secs as i64;
-            return Admission::Refused { limit, retry_after_secs: retry_after_secs.max(1), reset_unix };
+            return Admission::Refused {
+                limit,
+                retry_after_secs: retry_after_secs.max(1),
+                reset_unix,
+            };
         }
         log.push_back(now);
-        Admission::Allowed { limit, remaining: limit - log.len() as u64 }
+        Admission::Allowed {
+            limit,
+            remaining: limit - log.len() as u64,
+        }
     }
 
     pub fn count(&mut self, route: &str, status: u16) {
-        *self.stats.entry(route.to_owned()).or_default().entry(status).or_default() += 1;
+        *self
+            .stats
+            .entry(route.to_owned())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
     }
 
     /// Decides whether this request gets an injected fault (counters first, then the random error rate).
@@ -286,7 +333,9 @@ impl Inner {
 
     pub fn random_token(&mut self, prefix: &str, len: usize) -> String {
         const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-        let tail: String = (0..len).map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char).collect();
+        let tail: String = (0..len)
+            .map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char)
+            .collect();
         format!("{prefix}{tail}")
     }
 
@@ -296,7 +345,10 @@ impl Inner {
             .stats
             .iter()
             .map(|(route, by_status)| {
-                let counts = by_status.iter().map(|(s, n)| (s.to_string(), Value::from(*n))).collect();
+                let counts = by_status
+                    .iter()
+                    .map(|(s, n)| (s.to_string(), Value::from(*n)))
+                    .collect();
                 (route.clone(), Value::Object(counts))
             })
             .collect();

@@ -72,7 +72,10 @@ impl PixlpayConfig {
 }
 
 fn api_base_url(store_url: &str) -> Result<Url, InvalidStoreUrl> {
-    let invalid = |reason: &str| InvalidStoreUrl { url: store_url.to_owned(), reason: reason.to_owned() };
+    let invalid = |reason: &str| InvalidStoreUrl {
+        url: store_url.to_owned(),
+        reason: reason.to_owned(),
+    };
     let mut url = Url::parse(store_url.trim()).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("scheme must be https (or http for a local simulator)"));
@@ -83,7 +86,11 @@ fn api_base_url(store_url: &str) -> Result<Url, InvalidStoreUrl> {
     url.set_query(None);
     url.set_fragment(None);
     let path = url.path().trim_end_matches('/').to_owned();
-    let base = if path.ends_with("/api/external/v1") { format!("{path}/") } else { format!("{path}/{API_PATH}") };
+    let base = if path.ends_with("/api/external/v1") {
+        format!("{path}/")
+    } else {
+        format!("{path}/{API_PATH}")
+    };
     url.set_path(&base);
     Ok(url)
 }
@@ -121,9 +128,17 @@ pub struct ProductChanges {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, with = "rust_decimal::serde::str_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub price: Option<Decimal>,
-    #[serde(default, with = "rust_decimal::serde::str_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub compare_price: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_active: Option<bool>,
@@ -146,7 +161,9 @@ struct Inner {
 
 impl fmt::Debug for PixlpayClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PixlpayClient").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("PixlpayClient")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -164,9 +181,19 @@ impl PixlpayClient {
             .user_agent(concat!("pixlpay-sync/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
             .build()
-            .map_err(|e| PixlpayError::Transport { attempts: 0, detail: e.to_string() })?;
+            .map_err(|e| PixlpayError::Transport {
+                attempts: 0,
+                detail: e.to_string(),
+            })?;
         let limiter = RateLimiter::per_minute(config.requests_per_minute);
-        Ok(Self { inner: Arc::new(Inner { http, config, limiter, stats: ClientStats::default() }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                limiter,
+                stats: ClientStats::default(),
+            }),
+        })
     }
 
     pub fn config(&self) -> &PixlpayConfig {
@@ -208,7 +235,9 @@ impl PixlpayClient {
             return Err(PixlpayError::WritesDisabled);
         }
         let body = serde_json::to_value(changes).expect("product changes always serialise");
-        let response = self.send(Method::PUT, &format!("products/{id}"), &[], Some(&body)).await?;
+        let response = self
+            .send(Method::PUT, &format!("products/{id}"), &[], Some(&body))
+            .await?;
         product_from_envelope(response)
     }
 
@@ -227,7 +256,11 @@ impl PixlpayClient {
         body: Option<&Value>,
     ) -> Result<Value, PixlpayError> {
         let inner = &*self.inner;
-        let url = inner.config.base_url.join(path).expect("API paths are relative and valid");
+        let url = inner
+            .config
+            .base_url
+            .join(path)
+            .expect("API paths are relative and valid");
         let policy = &inner.config.retry;
         let (mut failures, mut rate_limit_waits) = (0u32, 0u32);
         loop {
@@ -241,12 +274,18 @@ impl PixlpayClient {
                 Attempt::RateLimited(wait) => {
                     rate_limit_waits += 1;
                     if rate_limit_waits > policy.max_rate_limit_waits {
-                        let error = PixlpayError::RateLimited { waits: rate_limit_waits - 1 };
+                        let error = PixlpayError::RateLimited {
+                            waits: rate_limit_waits - 1,
+                        };
                         inner.stats.error(&error);
                         return Err(error);
                     }
                     let wait = wait.unwrap_or_else(|| policy.backoff(rate_limit_waits));
-                    tracing::warn!(path, wait_ms = wait.as_millis() as u64, "pixlpay rate limited (429), waiting");
+                    tracing::warn!(
+                        path,
+                        wait_ms = wait.as_millis() as u64,
+                        "pixlpay rate limited (429), waiting"
+                    );
                     inner.limiter.hold_for(wait);
                 }
                 Attempt::Transient(error) => {
@@ -309,7 +348,10 @@ impl PixlpayClient {
             },
             StatusCode::TOO_MANY_REQUESTS => {
                 inner.stats.rate_limited();
-                let body_wait = json.as_ref().and_then(|j| j.get("retry_after")).and_then(seconds_from_json);
+                let body_wait = json
+                    .as_ref()
+                    .and_then(|j| j.get("retry_after"))
+                    .and_then(seconds_from_json);
                 Attempt::RateLimited(retry_after.or(body_wait))
             }
             StatusCode::UNAUTHORIZED => Attempt::Fatal(PixlpayError::Unauthorized { message: message() }),
@@ -322,13 +364,22 @@ impl PixlpayClient {
                     .and_then(|j| j.get("errors"))
                     .and_then(|e| serde_json::from_value::<BTreeMap<String, Vec<String>>>(e.clone()).ok())
                     .unwrap_or_default();
-                Attempt::Fatal(PixlpayError::Validation { message: message(), errors })
+                Attempt::Fatal(PixlpayError::Validation {
+                    message: message(),
+                    errors,
+                })
             }
             s if s.is_server_error() => {
                 inner.stats.server_error();
-                Attempt::Transient(PixlpayError::Server { status: s.as_u16(), attempts: 1 })
+                Attempt::Transient(PixlpayError::Server {
+                    status: s.as_u16(),
+                    attempts: 1,
+                })
             }
-            s => Attempt::Fatal(PixlpayError::UnexpectedStatus { status: s.as_u16(), message: message() }),
+            s => Attempt::Fatal(PixlpayError::UnexpectedStatus {
+                status: s.as_u16(),
+                message: message(),
+            }),
         }
     }
 }
@@ -372,7 +423,11 @@ fn retry_after_header(headers: &header::HeaderMap) -> Option<Duration> {
     }
     let when = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc2822).ok()?;
     let wait = when - time::OffsetDateTime::now_utc();
-    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO).min(Duration::from_secs(3600)))
+    Some(
+        Duration::try_from(wait)
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs(3600)),
+    )
 }
 
 fn seconds_from_json(value: &Value) -> Option<Duration> {
@@ -387,7 +442,10 @@ fn header_u64(headers: &header::HeaderMap, name: &str) -> Option<u64> {
 fn product_from_envelope(mut body: Value) -> Result<Product, PixlpayError> {
     match body.get_mut("data").map(Value::take) {
         Some(data @ Value::Object(_)) => Ok(Product::from_json(data)?),
-        _ => Err(PixlpayError::MalformedResponse { attempts: 1, detail: "`data` is not a product object".into() }),
+        _ => Err(PixlpayError::MalformedResponse {
+            attempts: 1,
+            detail: "`data` is not a product object".into(),
+        }),
     }
 }
 
@@ -401,8 +459,15 @@ fn parse_page(mut body: Value, page: u32, per_page: u32) -> Result<ProductPage, 
     };
     let last_page = meta
         .last_page
-        .or_else(|| meta.total.map(|total| total.div_ceil(u64::from(per_page)).max(1).min(u64::from(u32::MAX)) as u32))
-        .unwrap_or(if items.len() < per_page as usize { page } else { page + 1 });
+        .or_else(|| {
+            meta.total
+                .map(|total| total.div_ceil(u64::from(per_page)).max(1).min(u64::from(u32::MAX)) as u32)
+        })
+        .unwrap_or(if items.len() < per_page as usize {
+            page
+        } else {
+            page + 1
+        });
     let (mut products, mut invalid) = (Vec::with_capacity(items.len()), Vec::new());
     for item in items {
         match Product::from_json(item) {
@@ -410,7 +475,13 @@ fn parse_page(mut body: Value, page: u32, per_page: u32) -> Result<ProductPage, 
             Err(error) => invalid.push(error),
         }
     }
-    Ok(ProductPage { page, last_page, total: meta.total, products, invalid })
+    Ok(ProductPage {
+        page,
+        last_page,
+        total: meta.total,
+        products,
+        invalid,
+    })
 }
 
 #[cfg(test)]
@@ -421,10 +492,22 @@ mod tests {
     #[test]
     fn store_urls_in_either_documented_form_reach_the_api_base() {
         for (given, expected) in [
-            ("https://mystore.pixlpay.net", "https://mystore.pixlpay.net/api/external/v1/"),
-            ("https://mystore.pixlpay.net/", "https://mystore.pixlpay.net/api/external/v1/"),
-            ("https://mystore.pixlpay.net/api/external/v1", "https://mystore.pixlpay.net/api/external/v1/"),
-            ("http://127.0.0.1:8080/api/external/v1/?x=1", "http://127.0.0.1:8080/api/external/v1/"),
+            (
+                "https://mystore.pixlpay.net",
+                "https://mystore.pixlpay.net/api/external/v1/",
+            ),
+            (
+                "https://mystore.pixlpay.net/",
+                "https://mystore.pixlpay.net/api/external/v1/",
+            ),
+            (
+                "https://mystore.pixlpay.net/api/external/v1",
+                "https://mystore.pixlpay.net/api/external/v1/",
+            ),
+            (
+                "http://127.0.0.1:8080/api/external/v1/?x=1",
+                "http://127.0.0.1:8080/api/external/v1/",
+            ),
         ] {
             assert_eq!(api_base_url(given).unwrap().as_str(), expected, "{given}");
         }
@@ -435,7 +518,11 @@ mod tests {
 
     #[test]
     fn config_debug_redacts_the_token() {
-        let config = PixlpayConfig::new("https://s.pixlpay.net", Secret::new("sk_live_abcdefghijklmnopqrstuvwxyz0123456789")).unwrap();
+        let config = PixlpayConfig::new(
+            "https://s.pixlpay.net",
+            Secret::new("sk_live_abcdefghijklmnopqrstuvwxyz0123456789"),
+        )
+        .unwrap();
         let client = PixlpayClient::new(config).unwrap();
         let printed = format!("{client:?}");
         assert!(!printed.contains("sk_live_abc"), "{printed}");
@@ -447,7 +534,12 @@ mod tests {
         let product = json!({"id": 1, "name": "A", "price": "1.00", "updated_at": "2025-01-01T00:00:00Z"});
         let page = |meta: Value, n: usize| json!({"success": true, "data": vec![product.clone(); n], "meta": meta});
         assert_eq!(parse_page(page(json!({"last_page": 7}), 2), 1, 2).unwrap().last_page, 7);
-        assert_eq!(parse_page(page(json!({"current_page": 1, "total": 5}), 2), 1, 2).unwrap().last_page, 3);
+        assert_eq!(
+            parse_page(page(json!({"current_page": 1, "total": 5}), 2), 1, 2)
+                .unwrap()
+                .last_page,
+            3
+        );
         assert_eq!(parse_page(page(json!({"total": 0}), 0), 1, 2).unwrap().last_page, 1);
         assert_eq!(parse_page(page(Value::Null, 2), 4, 2).unwrap().last_page, 5);
         assert_eq!(parse_page(page(Value::Null, 1), 4, 2).unwrap().last_page, 4);

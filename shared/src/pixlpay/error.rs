@@ -16,7 +16,10 @@ pub enum PixlpayError {
     #[error("bad request (400): {message}")]
     BadRequest { message: String },
     #[error("validation failed (422): {message} {errors:?}")]
-    Validation { message: String, errors: BTreeMap<String, Vec<String>> },
+    Validation {
+        message: String,
+        errors: BTreeMap<String, Vec<String>>,
+    },
     #[error("unexpected status {status}: {message}")]
     UnexpectedStatus { status: u16, message: String },
     #[error("still rate limited (429) after waiting out {waits} refusals")]

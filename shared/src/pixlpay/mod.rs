@@ -7,9 +7,7 @@ mod rate_limit;
 mod retry;
 mod stats;
 
-pub use client::{
-    InvalidStoreUrl, MAX_PER_PAGE, PageMeta, PixlpayClient, PixlpayConfig, ProductChanges, ProductPage,
-};
+pub use client::{InvalidStoreUrl, MAX_PER_PAGE, PageMeta, PixlpayClient, PixlpayConfig, ProductChanges, ProductPage};
 pub use error::PixlpayError;
 pub use pages::PageWalker;
 pub use rate_limit::RateLimiter;

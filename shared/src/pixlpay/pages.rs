@@ -62,7 +62,8 @@ impl PageWalker {
         };
         while self.in_flight.len() < self.concurrency && self.next_page <= limit {
             let (client, page, per_page) = (self.client.clone(), self.next_page, self.per_page);
-            self.in_flight.push_back(Box::pin(async move { client.list_products(page, per_page).await }));
+            self.in_flight
+                .push_back(Box::pin(async move { client.list_products(page, per_page).await }));
             self.next_page += 1;
         }
     }

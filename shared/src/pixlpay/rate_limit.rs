@@ -26,7 +26,12 @@ impl RateLimiter {
     pub fn per_minute(requests_per_minute: u32) -> Self {
         let rpm = requests_per_minute.max(1);
         let interval = Duration::from_secs_f64(60.0 / f64::from(rpm) * SAFETY_MARGIN);
-        Self { interval, state: Mutex::new(State { next_slot: Instant::now() }) }
+        Self {
+            interval,
+            state: Mutex::new(State {
+                next_slot: Instant::now(),
+            }),
+        }
     }
 
     pub fn interval(&self) -> Duration {
@@ -77,7 +82,10 @@ mod tests {
         // 5 requests at 60 rpm: 0, 1.02, 2.04, 3.06, 4.08 seconds.
         for (i, t) in times.iter().enumerate() {
             let expected = limiter.interval() * i as u32;
-            assert!(t.abs_diff(expected) < Duration::from_millis(5), "request {i} at {t:?}, expected {expected:?}");
+            assert!(
+                t.abs_diff(expected) < Duration::from_millis(5),
+                "request {i} at {t:?}, expected {expected:?}"
+            );
         }
     }
 

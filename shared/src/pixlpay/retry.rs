@@ -30,7 +30,9 @@ impl RetryPolicy {
     /// The wait before retry number `retry` (1-based): half of `base * 2^(retry-1)` fixed, the other half random,
     /// capped at `max_backoff`.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self.base_backoff.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1).min(20)));
+        let exp = self
+            .base_backoff
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1).min(20)));
         let ceiling = exp.min(self.max_backoff);
         let half = ceiling / 2;
         half + rand::rng().random_range(Duration::ZERO..=half)
@@ -43,12 +45,19 @@ mod tests {
 
     #[test]
     fn backoff_grows_is_jittered_and_capped() {
-        let policy = RetryPolicy { base_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1), ..Default::default() };
+        let policy = RetryPolicy {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..Default::default()
+        };
         for retry in 1..=10 {
             let ceiling = (Duration::from_millis(100) * 2u32.pow(retry - 1)).min(Duration::from_secs(1));
             for _ in 0..50 {
                 let wait = policy.backoff(retry);
-                assert!(wait >= ceiling / 2 && wait <= ceiling, "retry {retry}: {wait:?} outside {ceiling:?}");
+                assert!(
+                    wait >= ceiling / 2 && wait <= ceiling,
+                    "retry {retry}: {wait:?} outside {ceiling:?}"
+                );
             }
         }
         let samples: std::collections::HashSet<_> = (0..20).map(|_| policy.backoff(3)).collect();

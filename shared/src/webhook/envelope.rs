@@ -53,7 +53,10 @@ pub struct ProductEvent {
 pub enum WebhookEvent {
     Product(ProductEvent),
     /// A well-formed event this bundle does not handle (orders, subscriptions, the dashboard's test event).
-    Other { event: String, delivery_id: Option<String> },
+    Other {
+        event: String,
+        delivery_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,7 +100,12 @@ pub fn parse_envelope(body: &[u8], headers: &http::HeaderMap) -> Result<WebhookE
     let created_at = match take_either(&mut envelope, "created_at", "timestamp") {
         None => None,
         Some(Value::String(s)) => Some(timestamp::parse(&s).map_err(EnvelopeError::InvalidCreatedAt)?),
-        Some(other) => return Err(EnvelopeError::InvalidCreatedAt(format!("must be a string, not {}", json_kind(&other)))),
+        Some(other) => {
+            return Err(EnvelopeError::InvalidCreatedAt(format!(
+                "must be a string, not {}",
+                json_kind(&other)
+            )));
+        }
     };
     let delivery_id = match envelope.remove("id") {
         None | Some(Value::Null) => header_delivery_id(headers),
@@ -113,14 +121,25 @@ pub fn parse_envelope(body: &[u8], headers: &http::HeaderMap) -> Result<WebhookE
         return Err(EnvelopeError::MissingData);
     };
     // `data.product_id` per the Inventory Sync guide; `data.id` when Pixlpay sends the product itself.
-    let id_value = data.get("product_id").or_else(|| data.get("id")).ok_or(EnvelopeError::MissingProductId)?;
+    let id_value = data
+        .get("product_id")
+        .or_else(|| data.get("id"))
+        .ok_or(EnvelopeError::MissingProductId)?;
     let product_id = product_id_from_json(id_value).map_err(EnvelopeError::InvalidProductId)?;
-    Ok(WebhookEvent::Product(ProductEvent { kind, product_id, delivery_id, created_at }))
+    Ok(WebhookEvent::Product(ProductEvent {
+        kind,
+        product_id,
+        delivery_id,
+        created_at,
+    }))
 }
 
 /// Takes `primary`, else `alias`; a `null` counts as absent.
 fn take_either(map: &mut Map<String, Value>, primary: &str, alias: &str) -> Option<Value> {
-    [primary, alias].into_iter().filter_map(|k| map.remove(k)).find(|v| !v.is_null())
+    [primary, alias]
+        .into_iter()
+        .filter_map(|k| map.remove(k))
+        .find(|v| !v.is_null())
 }
 
 fn header_delivery_id(headers: &http::HeaderMap) -> Option<String> {
@@ -164,8 +183,10 @@ mod tests {
     #[test]
     fn reads_v1_event_and_timestamp() {
         let e = product(
-            parse(json!({"id": "evt_abc123", "event": "product.deleted", "timestamp": "2025-01-20T12:00:00Z",
-                         "data": {"product_id": 7}}))
+            parse(
+                json!({"id": "evt_abc123", "event": "product.deleted", "timestamp": "2025-01-20T12:00:00Z",
+                         "data": {"product_id": 7}}),
+            )
             .unwrap(),
         );
         assert_eq!((e.kind, e.product_id), (ProductEventKind::Deleted, 7));
@@ -181,14 +202,20 @@ mod tests {
             assert_eq!(e.delivery_id.as_deref(), Some("12345"), "{name}");
             assert_eq!(e.product_id, 3);
         }
-        assert_eq!(product(parse_envelope(body.as_bytes(), &HeaderMap::new()).unwrap()).delivery_id, None);
+        assert_eq!(
+            product(parse_envelope(body.as_bytes(), &HeaderMap::new()).unwrap()).delivery_id,
+            None
+        );
     }
 
     #[test]
     fn other_events_are_reported_not_rejected() {
         assert_eq!(
             parse(json!({"id": "wh_1", "event_type": "order.paid", "data": {"id": 5}})).unwrap(),
-            WebhookEvent::Other { event: "order.paid".into(), delivery_id: Some("wh_1".into()) }
+            WebhookEvent::Other {
+                event: "order.paid".into(),
+                delivery_id: Some("wh_1".into())
+            }
         );
     }
 
@@ -196,12 +223,27 @@ mod tests {
     fn bad_envelopes_say_what_is_wrong() {
         let h = HeaderMap::new();
         assert_eq!(parse_envelope(b"", &h), Err(EnvelopeError::Empty));
-        assert!(matches!(parse_envelope(b"{\"event_type\":", &h), Err(EnvelopeError::NotJson(_))));
+        assert!(matches!(
+            parse_envelope(b"{\"event_type\":", &h),
+            Err(EnvelopeError::NotJson(_))
+        ));
         assert_eq!(parse(json!([1, 2])), Err(EnvelopeError::NotAnObject("an array")));
-        assert_eq!(parse(json!({"data": {"product_id": 1}})), Err(EnvelopeError::MissingEvent));
-        assert_eq!(parse(json!({"event_type": 5})), Err(EnvelopeError::InvalidEvent("a number")));
-        assert_eq!(parse(json!({"event_type": "product.updated"})), Err(EnvelopeError::MissingData));
-        assert_eq!(parse(json!({"event_type": "product.updated", "data": {}})), Err(EnvelopeError::MissingProductId));
+        assert_eq!(
+            parse(json!({"data": {"product_id": 1}})),
+            Err(EnvelopeError::MissingEvent)
+        );
+        assert_eq!(
+            parse(json!({"event_type": 5})),
+            Err(EnvelopeError::InvalidEvent("a number"))
+        );
+        assert_eq!(
+            parse(json!({"event_type": "product.updated"})),
+            Err(EnvelopeError::MissingData)
+        );
+        assert_eq!(
+            parse(json!({"event_type": "product.updated", "data": {}})),
+            Err(EnvelopeError::MissingProductId)
+        );
         for (bad, why) in [
             (json!("42"), ProductIdError::NotAnInteger("a string")),
             (json!(-1), ProductIdError::NotPositive),

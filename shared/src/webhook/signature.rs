@@ -34,7 +34,12 @@ impl WebhookSecrets {
 
     /// A comma-separated list, as kept in one SSM parameter or environment variable (`whsec_new,whsec_old`).
     pub fn parse_list(list: &str) -> Result<Self, WebhookSecretsError> {
-        Self::new(list.split(',').map(|s| Secret::new(s.trim())).filter(|s| !s.is_empty()).collect())
+        Self::new(
+            list.split(',')
+                .map(|s| Secret::new(s.trim()))
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -69,7 +74,9 @@ pub fn sign(secret: &Secret, body: &[u8]) -> String {
 /// Verifies `signature` (hex, either case) over `body` against each secret in constant time. Returns the index of the
 /// secret that matched, so a rotation can tell when the old secret is no longer used.
 pub fn verify_signature(secrets: &WebhookSecrets, signature: &[u8], body: &[u8]) -> Result<usize, SignatureError> {
-    let text = std::str::from_utf8(signature).map_err(|_| SignatureError::Malformed("not ASCII"))?.trim();
+    let text = std::str::from_utf8(signature)
+        .map_err(|_| SignatureError::Malformed("not ASCII"))?
+        .trim();
     if text.is_empty() {
         return Err(SignatureError::Empty);
     }
@@ -91,7 +98,11 @@ pub fn verify_signature(secrets: &WebhookSecrets, signature: &[u8], body: &[u8])
 }
 
 /// Finds the signature header (`X-Pixlpay-Signature`, else `X-Webhook-Signature`) and verifies it.
-pub fn verify_request(secrets: &WebhookSecrets, headers: &http::HeaderMap, body: &[u8]) -> Result<usize, SignatureError> {
+pub fn verify_request(
+    secrets: &WebhookSecrets,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<usize, SignatureError> {
     let signature = first_header(headers, &SIGNATURE_HEADERS).ok_or(SignatureError::Missing)?;
     verify_signature(secrets, signature, body)
 }
@@ -124,8 +135,14 @@ mod tests {
     #[test]
     fn each_rotated_secret_verifies_and_is_identified() {
         let s = secrets();
-        assert_eq!(verify_signature(&s, sign(&Secret::new("whsec_current"), BODY).as_bytes(), BODY), Ok(0));
-        assert_eq!(verify_signature(&s, sign(&Secret::new("whsec_previous"), BODY).as_bytes(), BODY), Ok(1));
+        assert_eq!(
+            verify_signature(&s, sign(&Secret::new("whsec_current"), BODY).as_bytes(), BODY),
+            Ok(0)
+        );
+        assert_eq!(
+            verify_signature(&s, sign(&Secret::new("whsec_previous"), BODY).as_bytes(), BODY),
+            Ok(1)
+        );
         assert_eq!(
             verify_signature(&s, sign(&Secret::new("whsec_retired"), BODY).as_bytes(), BODY),
             Err(SignatureError::Mismatch)
@@ -138,13 +155,25 @@ mod tests {
         let good = sign(&Secret::new("whsec_current"), BODY);
         assert_eq!(verify_signature(&s, good.to_uppercase().as_bytes(), BODY), Ok(0));
         assert_eq!(verify_signature(&s, b"", BODY), Err(SignatureError::Empty));
-        assert_eq!(verify_signature(&s, good[..63].as_bytes(), BODY), Err(SignatureError::Malformed("not 64 hex characters")));
-        assert_eq!(verify_signature(&s, format!("sha256={good}").as_bytes(), BODY), Err(SignatureError::Malformed("not 64 hex characters")));
+        assert_eq!(
+            verify_signature(&s, &good.as_bytes()[..63], BODY),
+            Err(SignatureError::Malformed("not 64 hex characters"))
+        );
+        assert_eq!(
+            verify_signature(&s, format!("sha256={good}").as_bytes(), BODY),
+            Err(SignatureError::Malformed("not 64 hex characters"))
+        );
         let non_hex = format!("{}zz", &good[..62]);
-        assert_eq!(verify_signature(&s, non_hex.as_bytes(), BODY), Err(SignatureError::Malformed("not hexadecimal")));
+        assert_eq!(
+            verify_signature(&s, non_hex.as_bytes(), BODY),
+            Err(SignatureError::Malformed("not hexadecimal"))
+        );
         let mut flipped = BODY.to_vec();
         flipped[10] ^= 1;
-        assert_eq!(verify_signature(&s, good.as_bytes(), &flipped), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_signature(&s, good.as_bytes(), &flipped),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
@@ -153,12 +182,18 @@ mod tests {
         let good = sign(&Secret::new("whsec_current"), BODY);
         assert_eq!(verify_request(&s, &headers("x-pixlpay-signature", &good), BODY), Ok(0));
         assert_eq!(verify_request(&s, &headers("x-webhook-signature", &good), BODY), Ok(0));
-        assert_eq!(verify_request(&s, &HeaderMap::new(), BODY), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_request(&s, &HeaderMap::new(), BODY),
+            Err(SignatureError::Missing)
+        );
     }
 
     #[test]
     fn secret_lists_refuse_empty_and_redact() {
-        assert_eq!(WebhookSecrets::parse_list(" , ").unwrap_err(), WebhookSecretsError::None);
+        assert_eq!(
+            WebhookSecrets::parse_list(" , ").unwrap_err(),
+            WebhookSecretsError::None
+        );
         assert!(WebhookSecrets::new(vec![Secret::new("a"), Secret::new(" ")]).is_err());
         assert!(!format!("{:?}", secrets()).contains("whsec_current"));
     }
