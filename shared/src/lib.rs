@@ -9,6 +9,7 @@
 pub mod pixlpay;
 pub mod product;
 pub mod secret;
+pub mod sync;
 pub mod timestamp;
 pub mod webhook;
 

@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode, header};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
 use url::Url;
 
 use super::error::PixlpayError;
@@ -113,6 +114,8 @@ pub struct ProductPage {
     pub total: Option<u64>,
     pub products: Vec<Product>,
     pub invalid: Vec<InvalidProduct>,
+    /// When the request for this page was first made: the page shows Pixlpay as it was at this time or later.
+    pub requested_at: OffsetDateTime,
 }
 
 impl ProductPage {
@@ -218,8 +221,10 @@ impl PixlpayClient {
             ("sort_by", "created_at".into()),
             ("sort_order", "asc".into()),
         ];
+        let requested_at = OffsetDateTime::now_utc();
         let body = self.send(Method::GET, "products", &query, None).await?;
-        parse_page(body, page, per_page).map_err(|detail| PixlpayError::MalformedResponse { attempts: 1, detail })
+        parse_page(body, page, per_page, requested_at)
+            .map_err(|detail| PixlpayError::MalformedResponse { attempts: 1, detail })
     }
 
     /// One product. A 404 is [`PixlpayError::NotFound`]; a product that fails validation is
@@ -242,7 +247,7 @@ impl PixlpayClient {
     }
 
     /// Walks the whole catalog with up to `concurrency` page requests in flight (still paced as one client).
-    pub fn pages(&self, per_page: u32, concurrency: usize) -> super::PageWalker {
+    pub fn pages(&self, per_page: u32, concurrency: usize) -> super::PageWalker<PixlpayClient> {
         super::PageWalker::new(self.clone(), per_page, concurrency, 1)
     }
 
@@ -449,7 +454,7 @@ fn product_from_envelope(mut body: Value) -> Result<Product, PixlpayError> {
     }
 }
 
-fn parse_page(mut body: Value, page: u32, per_page: u32) -> Result<ProductPage, String> {
+fn parse_page(mut body: Value, page: u32, per_page: u32, requested_at: OffsetDateTime) -> Result<ProductPage, String> {
     let Some(Value::Array(items)) = body.get_mut("data").map(Value::take) else {
         return Err("`data` is not an array".into());
     };
@@ -481,6 +486,7 @@ fn parse_page(mut body: Value, page: u32, per_page: u32) -> Result<ProductPage, 
         total: meta.total,
         products,
         invalid,
+        requested_at,
     })
 }
 
@@ -533,17 +539,42 @@ mod tests {
     fn last_page_comes_from_meta_else_total_else_a_short_page() {
         let product = json!({"id": 1, "name": "A", "price": "1.00", "updated_at": "2025-01-01T00:00:00Z"});
         let page = |meta: Value, n: usize| json!({"success": true, "data": vec![product.clone(); n], "meta": meta});
-        assert_eq!(parse_page(page(json!({"last_page": 7}), 2), 1, 2).unwrap().last_page, 7);
         assert_eq!(
-            parse_page(page(json!({"current_page": 1, "total": 5}), 2), 1, 2)
+            parse_page(page(json!({"last_page": 7}), 2), 1, 2, OffsetDateTime::UNIX_EPOCH)
                 .unwrap()
                 .last_page,
+            7
+        );
+        assert_eq!(
+            parse_page(
+                page(json!({"current_page": 1, "total": 5}), 2),
+                1,
+                2,
+                OffsetDateTime::UNIX_EPOCH
+            )
+            .unwrap()
+            .last_page,
             3
         );
-        assert_eq!(parse_page(page(json!({"total": 0}), 0), 1, 2).unwrap().last_page, 1);
-        assert_eq!(parse_page(page(Value::Null, 2), 4, 2).unwrap().last_page, 5);
-        assert_eq!(parse_page(page(Value::Null, 1), 4, 2).unwrap().last_page, 4);
-        assert!(parse_page(json!({"success": true, "data": {}}), 1, 2).is_err());
+        assert_eq!(
+            parse_page(page(json!({"total": 0}), 0), 1, 2, OffsetDateTime::UNIX_EPOCH)
+                .unwrap()
+                .last_page,
+            1
+        );
+        assert_eq!(
+            parse_page(page(Value::Null, 2), 4, 2, OffsetDateTime::UNIX_EPOCH)
+                .unwrap()
+                .last_page,
+            5
+        );
+        assert_eq!(
+            parse_page(page(Value::Null, 1), 4, 2, OffsetDateTime::UNIX_EPOCH)
+                .unwrap()
+                .last_page,
+            4
+        );
+        assert!(parse_page(json!({"success": true, "data": {}}), 1, 2, OffsetDateTime::UNIX_EPOCH).is_err());
     }
 
     #[test]

@@ -5,11 +5,12 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesOrdered;
 
-use super::client::{PixlpayClient, ProductPage};
+use super::client::ProductPage;
 use super::error::PixlpayError;
+use crate::sync::Catalog;
 
-pub struct PageWalker {
-    client: PixlpayClient,
+pub struct PageWalker<C> {
+    catalog: C,
     per_page: u32,
     concurrency: usize,
     next_page: u32,
@@ -18,11 +19,11 @@ pub struct PageWalker {
     failed: bool,
 }
 
-impl PageWalker {
+impl<C: Catalog> PageWalker<C> {
     /// Starts at `first_page` (1 for a new scan; later to resume a checkpointed one).
-    pub fn new(client: PixlpayClient, per_page: u32, concurrency: usize, first_page: u32) -> Self {
+    pub fn new(catalog: C, per_page: u32, concurrency: usize, first_page: u32) -> Self {
         Self {
-            client,
+            catalog,
             per_page,
             concurrency: concurrency.max(1),
             next_page: first_page.max(1),
@@ -61,9 +62,9 @@ impl PageWalker {
             Some(last) => last,
         };
         while self.in_flight.len() < self.concurrency && self.next_page <= limit {
-            let (client, page, per_page) = (self.client.clone(), self.next_page, self.per_page);
+            let (catalog, page, per_page) = (self.catalog.clone(), self.next_page, self.per_page);
             self.in_flight
-                .push_back(Box::pin(async move { client.list_products(page, per_page).await }));
+                .push_back(Box::pin(async move { catalog.page(page, per_page).await }));
             self.next_page += 1;
         }
     }

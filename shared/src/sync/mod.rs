@@ -1,0 +1,20 @@
+//! The sync itself: pure decisions, the shared write path, the full-sync engine, and the ports they need.
+
+mod decide;
+mod events;
+mod full_sync;
+mod item;
+mod ports;
+mod run;
+mod writer;
+
+#[cfg(test)]
+mod fakes;
+
+pub use decide::{Change, Decision, Observed, decide_delete, decide_upsert};
+pub use events::{ChangeEvent, ORIGIN, WriteContext};
+pub use full_sync::{DryRunReport, FullSync, FullSyncConfig, RunOptions, RunOutcome, SyncError};
+pub use item::{ProductItem, WriteSource, micros};
+pub use ports::{Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
+pub use run::{MAX_REASONS, RunCounts, RunRecord, RunStatus, new_run_id};
+pub use writer::{ProductWriter, WriteOutcome, WriteReport};

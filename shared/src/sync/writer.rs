@@ -1,0 +1,175 @@
+//! The one write path every function shares: decide (pure), write conditionally on the version decided against,
+//! re-read and decide again when another writer moved it, and hand back the change events to publish.
+
+use futures_util::StreamExt;
+use futures_util::stream;
+use time::OffsetDateTime;
+
+use super::decide::{Change, Decision, Observed, decide_delete, decide_upsert};
+use super::events::{ChangeEvent, WriteContext};
+use super::item::{ProductItem, WriteSource, micros};
+use super::ports::{ProductStore, StoreError};
+use crate::product::{Product, ProductId};
+
+/// How often one product is re-read and re-decided after losing a conditional write before giving up.
+const MAX_CONFLICT_RETRIES: u32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Written(Change),
+    Unchanged,
+    Stale,
+}
+
+/// What a batch of writes did, for run records, worker results and events.
+#[derive(Debug, Default)]
+pub struct WriteReport {
+    pub events: Vec<ChangeEvent>,
+    pub unchanged: u64,
+    pub stale: u64,
+    /// Conditional writes that succeeded (items written).
+    pub writes: u64,
+}
+
+impl WriteReport {
+    fn add(&mut self, outcome: WriteOutcome, event: Option<ChangeEvent>) {
+        match outcome {
+            WriteOutcome::Written(_) => self.writes += 1,
+            WriteOutcome::Unchanged => self.unchanged += 1,
+            WriteOutcome::Stale => self.stale += 1,
+        }
+        self.events.extend(event);
+    }
+
+    pub fn count(&self, change: Change) -> u64 {
+        self.events.iter().filter(|e| e.change == change).count() as u64
+    }
+}
+
+pub struct ProductWriter<'s, S> {
+    store: &'s S,
+    source: WriteSource,
+    context: WriteContext,
+}
+
+impl<'s, S: ProductStore> ProductWriter<'s, S> {
+    pub fn new(store: &'s S, source: WriteSource, context: WriteContext) -> Self {
+        Self { store, source, context }
+    }
+
+    /// Upserts products read from Pixlpay by requests that started at `fetched_at`, `concurrency` at a time. One read
+    /// of the table for the whole batch; a product whose conditional write loses is re-read alone.
+    pub async fn upsert_all(
+        &self,
+        products: &[Product],
+        fetched_at: OffsetDateTime,
+        concurrency: usize,
+    ) -> Result<WriteReport, StoreError> {
+        let ids: Vec<ProductId> = products.iter().map(|p| p.id).collect();
+        let mut stored = self.store.get_many(&ids).await?;
+        let results: Vec<_> = stream::iter(products)
+            .map(|product| {
+                let current = stored.remove(&product.id);
+                self.upsert(product, current, fetched_at)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut report = WriteReport::default();
+        for result in results {
+            let (outcome, event) = result?;
+            report.add(outcome, event);
+        }
+        Ok(report)
+    }
+
+    async fn upsert(
+        &self,
+        product: &Product,
+        mut current: Option<ProductItem>,
+        fetched_at: OffsetDateTime,
+    ) -> Result<(WriteOutcome, Option<ChangeEvent>), StoreError> {
+        let hash = product.content_hash();
+        let observed = Observed {
+            updated_at_us: micros(product.updated_at),
+            fetched_at_us: micros(fetched_at),
+            content_hash: &hash,
+        };
+        for _ in 0..=MAX_CONFLICT_RETRIES {
+            let change = match decide_upsert(current.as_ref(), observed) {
+                Decision::Write(change) => change,
+                Decision::Unchanged => return Ok((WriteOutcome::Unchanged, None)),
+                Decision::Stale => {
+                    tracing::info!(
+                        product_id = product.id,
+                        outcome = "stale",
+                        source = self.source.as_str(),
+                        "stored state is newer than this read; not written"
+                    );
+                    return Ok((WriteOutcome::Stale, None));
+                }
+            };
+            let expected = current.as_ref().map(|c| c.version);
+            let now = OffsetDateTime::now_utc();
+            let item = ProductItem::new(product, hash.clone(), self.source, fetched_at, now, expected);
+            if self.store.put_if_version(&item, expected).await? {
+                tracing::info!(product_id = product.id, outcome = ?change, source = self.source.as_str(),
+                    run_id = self.context.run_id, delivery_id = self.context.delivery_id, "product written");
+                let event = ChangeEvent::new(change, item, current.as_ref(), &self.context);
+                return Ok((WriteOutcome::Written(change), Some(event)));
+            }
+            current = self.store.get_many(&[product.id]).await?.remove(&product.id);
+        }
+        Err(StoreError::Backend {
+            operation: "conditional put",
+            message: format!(
+                "product {} kept changing under {MAX_CONFLICT_RETRIES} retries",
+                product.id
+            ),
+        })
+    }
+
+    /// Soft-deletes `id` after Pixlpay answered 404 at `confirmed_at`. Nothing to do when the product is not stored
+    /// or already deleted; a state read after the 404 wins.
+    pub async fn soft_delete(&self, id: ProductId, confirmed_at: OffsetDateTime) -> Result<WriteReport, StoreError> {
+        let mut report = WriteReport::default();
+        for _ in 0..=MAX_CONFLICT_RETRIES {
+            let Some(current) = self.store.get_many(&[id]).await?.remove(&id) else {
+                report.add(WriteOutcome::Unchanged, None);
+                return Ok(report);
+            };
+            match decide_delete(&current, micros(confirmed_at)) {
+                Decision::Write(change) => {
+                    let item = current.soft_deleted(self.source, OffsetDateTime::now_utc());
+                    if self.store.put_if_version(&item, Some(current.version)).await? {
+                        tracing::info!(
+                            product_id = id,
+                            outcome = "deleted",
+                            source = self.source.as_str(),
+                            run_id = self.context.run_id,
+                            delivery_id = self.context.delivery_id,
+                            "product soft-deleted"
+                        );
+                        report.add(
+                            WriteOutcome::Written(change),
+                            Some(ChangeEvent::new(change, item, Some(&current), &self.context)),
+                        );
+                        return Ok(report);
+                    }
+                }
+                Decision::Unchanged => {
+                    report.add(WriteOutcome::Unchanged, None);
+                    return Ok(report);
+                }
+                Decision::Stale => {
+                    report.add(WriteOutcome::Stale, None);
+                    return Ok(report);
+                }
+            }
+        }
+        Err(StoreError::Backend {
+            operation: "conditional put",
+            message: format!("product {id} kept changing"),
+        })
+    }
+}
