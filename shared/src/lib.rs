@@ -6,6 +6,9 @@
 //! - [`secret`]: secrets that never print.
 #![deny(clippy::all)]
 
+pub mod aws;
+pub mod config;
+pub mod handlers;
 pub mod pixlpay;
 pub mod product;
 pub mod secret;

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod control;
 pub mod control_client;
 pub mod delivery;
+pub mod local_aws;
 pub mod state;
 
 use std::net::SocketAddr;

@@ -12,7 +12,7 @@ use super::events::WriteContext;
 use super::item::{WriteSource, micros};
 use super::ports::{Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 use super::run::{RunRecord, RunStatus, new_run_id};
-use super::writer::{ProductWriter, WriteReport};
+use super::writer::{ProductWriter, View, WriteReport};
 use crate::pixlpay::{MAX_PER_PAGE, PageWalker, PixlpayError};
 use crate::product::ProductId;
 
@@ -204,7 +204,12 @@ impl<C: Catalog, S: ProductStore, T: SyncState, E: EventPublisher> FullSync<C, S
             let Some(page) = walker.next().await else { break };
             let page = page?;
             let report = writer
-                .upsert_all(&page.products, page.requested_at, self.config.write_concurrency)
+                .upsert_all(
+                    &page.products,
+                    page.requested_at,
+                    self.config.write_concurrency,
+                    View::List,
+                )
                 .await?;
             self.publish(run, &report).await?;
             let mut ids: Vec<ProductId> = page.products.iter().map(|p| p.id).collect();
@@ -264,7 +269,7 @@ impl<C: Catalog, S: ProductStore, T: SyncState, E: EventPublisher> FullSync<C, S
                     // Page shifting hid it from the scan: it lives.
                     run.counts.delete_candidates_alive += 1;
                     let report = writer
-                        .upsert_all(std::slice::from_ref(&product), requested_at, 1)
+                        .upsert_all(std::slice::from_ref(&product), requested_at, 1, View::Single)
                         .await?;
                     self.publish(run, &report).await?;
                     add_report(run, &report);

@@ -11,6 +11,28 @@ use super::item::{ProductItem, WriteSource, micros};
 use super::ports::{ProductStore, StoreError};
 use crate::product::{Product, ProductId};
 
+/// Which Pixlpay response a product came from. The docs show `delivery_servers` (and, in the guide dialect, `sku`
+/// and `is_featured`) only on `GET /products/{id}` (pixlpay-api.md §4.3), so a list read cannot know them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    List,
+    Single,
+}
+
+/// A list read keeps the single-view fields the table already holds: otherwise every full sync would "change"
+/// every product a webhook stored, and the next webhook would change it back.
+fn with_single_view_fields(product: &Product, stored: Option<&ProductItem>) -> Product {
+    let mut product = product.clone();
+    if let Some(stored) = stored {
+        if product.delivery_servers.is_empty() {
+            product.delivery_servers = stored.delivery_servers.clone();
+        }
+        product.sku = product.sku.or_else(|| stored.sku.clone());
+        product.is_featured = product.is_featured.or(stored.is_featured);
+    }
+    product
+}
+
 /// How often one product is re-read and re-decided after losing a conditional write before giving up.
 const MAX_CONFLICT_RETRIES: u32 = 5;
 
@@ -64,13 +86,14 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
         products: &[Product],
         fetched_at: OffsetDateTime,
         concurrency: usize,
+        view: View,
     ) -> Result<WriteReport, StoreError> {
         let ids: Vec<ProductId> = products.iter().map(|p| p.id).collect();
         let mut stored = self.store.get_many(&ids).await?;
         let results: Vec<_> = stream::iter(products)
             .map(|product| {
                 let current = stored.remove(&product.id);
-                self.upsert(product, current, fetched_at)
+                self.upsert(product, current, fetched_at, view)
             })
             .buffer_unordered(concurrency.max(1))
             .collect()
@@ -85,17 +108,26 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
 
     async fn upsert(
         &self,
-        product: &Product,
+        read: &Product,
         mut current: Option<ProductItem>,
         fetched_at: OffsetDateTime,
+        view: View,
     ) -> Result<(WriteOutcome, Option<ChangeEvent>), StoreError> {
-        let hash = product.content_hash();
-        let observed = Observed {
-            updated_at_us: micros(product.updated_at),
-            fetched_at_us: micros(fetched_at),
-            content_hash: &hash,
-        };
         for _ in 0..=MAX_CONFLICT_RETRIES {
+            let merged;
+            let product = match view {
+                View::List => {
+                    merged = with_single_view_fields(read, current.as_ref());
+                    &merged
+                }
+                View::Single => read,
+            };
+            let hash = product.content_hash();
+            let observed = Observed {
+                updated_at_us: micros(product.updated_at),
+                fetched_at_us: micros(fetched_at),
+                content_hash: &hash,
+            };
             let change = match decide_upsert(current.as_ref(), observed) {
                 Decision::Write(change) => change,
                 Decision::Unchanged => return Ok((WriteOutcome::Unchanged, None)),
@@ -122,10 +154,7 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
         }
         Err(StoreError::Backend {
             operation: "conditional put",
-            message: format!(
-                "product {} kept changing under {MAX_CONFLICT_RETRIES} retries",
-                product.id
-            ),
+            message: format!("product {} kept changing under {MAX_CONFLICT_RETRIES} retries", read.id),
         })
     }
 

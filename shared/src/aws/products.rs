@@ -1,0 +1,143 @@
+//! The Products table in DynamoDB: batched consistent reads, writes conditional on the version read, and the scan
+//! of active ids that mark-and-sweep needs.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+
+use super::backend_error;
+use crate::product::ProductId;
+use crate::sync::{ProductItem, ProductStore, StoreError};
+
+/// BatchGetItem's limit.
+const BATCH_GET_MAX: usize = 100;
+
+#[derive(Clone, Debug)]
+pub struct DynamoProductStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoProductStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn key(id: ProductId) -> HashMap<String, AttributeValue> {
+        HashMap::from([("product_id".to_owned(), AttributeValue::N(id.to_string()))])
+    }
+
+    pub async fn get(&self, id: ProductId) -> Result<Option<ProductItem>, StoreError> {
+        Ok(self.get_many(&[id]).await?.remove(&id))
+    }
+}
+
+fn parse_item(item: HashMap<String, AttributeValue>) -> Result<ProductItem, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+impl ProductStore for DynamoProductStore {
+    async fn get_many(&self, ids: &[ProductId]) -> Result<HashMap<ProductId, ProductItem>, StoreError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let unique: Vec<ProductId> = ids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
+        for chunk in unique.chunks(BATCH_GET_MAX) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|id| Self::key(*id)).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| backend_error("BatchGetItem", e))?,
+            );
+            let mut attempt = 0u32;
+            while let Some(keys) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| backend_error("BatchGetItem", e))?;
+                for item in output
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    let item = parse_item(item)?;
+                    found.insert(item.product_id, item);
+                }
+                // Throttled keys come back unprocessed: ask again after a short, growing pause.
+                request = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
+                if request.is_some() {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt.min(20)))).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn put_if_version(&self, item: &ProductItem, expected_version: Option<u64>) -> Result<bool, StoreError> {
+        let attributes = serde_dynamo::to_item(item).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attributes));
+        let request = match expected_version {
+            None => request.condition_expression("attribute_not_exists(product_id)"),
+            Some(v) => request
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend_error("PutItem", e)),
+        }
+    }
+
+    async fn active_ids(&self) -> Result<HashSet<ProductId>, StoreError> {
+        let mut ids = HashSet::new();
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .projection_expression("product_id")
+            .filter_expression("attribute_not_exists(#deleted) OR #deleted = :no")
+            .expression_attribute_names("#deleted", "deleted")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| backend_error("Scan", e))?;
+            for item in page.items.unwrap_or_default() {
+                let id = item
+                    .get("product_id")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| StoreError::Malformed("item without a numeric product_id".into()))?;
+                ids.insert(id);
+            }
+        }
+        Ok(ids)
+    }
+}

@@ -1,0 +1,246 @@
+//! The sync-state table (`pk`, `sk` strings; TTL on `expires_at`): the run lock, run records and their page
+//! checkpoints, the status record.
+//!
+//! | pk | sk | what |
+//! |---|---|---|
+//! | `LOCK` | `full_sync` | owner, expires_at: one run at a time |
+//! | `RUN` | run id (sorts by start) | the run record |
+//! | `RUN_ACTIVE` | `full_sync` | run id of the unfinished run to resume |
+//! | `RUNPAGE#<run id>` | page, zero-padded | ids seen on that page (TTL) |
+//! | `STATUS` | `STATUS` | last full sync summary and other health figures |
+
+use std::collections::{HashMap, HashSet};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+
+use super::backend_error;
+use crate::product::ProductId;
+use crate::sync::{RunRecord, RunStatus, StoreError, SyncState};
+
+/// Checkpoints outlive any run by far, then expire.
+const CHECKPOINT_TTL_SECS: i64 = 14 * 24 * 3600;
+
+#[derive(Clone, Debug)]
+pub struct DynamoSyncState {
+    client: Client,
+    table: String,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn conditional_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoSyncState {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn put(&self, mut item: HashMap<String, AttributeValue>, pk: &str, sk: &str) -> Result<(), StoreError> {
+        item.extend(key(pk, sk));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| backend_error("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend_error("GetItem", e))?;
+        Ok(output.item)
+    }
+
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.get("RUN", run_id)
+            .await?
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string())))
+            .transpose()
+    }
+
+    /// The most recent runs, newest first.
+    pub async fn recent_runs(&self, limit: i32) -> Result<Vec<RunRecord>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s("RUN"))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| backend_error("Query", e))?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string())))
+            .collect()
+    }
+
+    /// The status record as JSON (empty object before anything was recorded).
+    pub async fn status(&self) -> Result<serde_json::Value, StoreError> {
+        match self.get("STATUS", "STATUS").await? {
+            None => Ok(serde_json::json!({})),
+            Some(item) => serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string())),
+        }
+    }
+}
+
+impl SyncState for DynamoSyncState {
+    async fn acquire_lock(&self, owner: &str, expires_at_unix: i64) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut item = key("LOCK", "full_sync");
+        item.insert("owner".into(), s(owner));
+        item.insert("expires_at".into(), AttributeValue::N(expires_at_unix.to_string()));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now OR #owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(backend_error("PutItem", e)),
+        }
+    }
+
+    async fn release_lock(&self, owner: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key("LOCK", "full_sync")))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Expired and taken by someone else meanwhile: not ours to release.
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(backend_error("DeleteItem", e)),
+        }
+    }
+
+    async fn unfinished_run(&self) -> Result<Option<RunRecord>, StoreError> {
+        let Some(pointer) = self.get("RUN_ACTIVE", "full_sync").await? else {
+            return Ok(None);
+        };
+        let run_id = pointer
+            .get("run_id")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        Ok(self
+            .run(&run_id)
+            .await?
+            .filter(|run| run.status != RunStatus::Completed))
+    }
+
+    async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let item = serde_dynamo::to_item(run).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        self.put(item, "RUN", &run.run_id).await?;
+        if run.status == RunStatus::Completed {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key("RUN_ACTIVE", "full_sync")))
+                .send()
+                .await
+                .map_err(|e| backend_error("DeleteItem", e))?;
+        } else {
+            let pointer = HashMap::from([("run_id".to_owned(), s(&run.run_id))]);
+            self.put(pointer, "RUN_ACTIVE", "full_sync").await?;
+        }
+        Ok(())
+    }
+
+    async fn checkpoint(&self, run: &RunRecord, page: u32, ids: &[ProductId]) -> Result<(), StoreError> {
+        let expires = OffsetDateTime::now_utc().unix_timestamp() + CHECKPOINT_TTL_SECS;
+        let item = HashMap::from([
+            (
+                "ids".to_owned(),
+                AttributeValue::L(ids.iter().map(|id| AttributeValue::N(id.to_string())).collect()),
+            ),
+            ("expires_at".to_owned(), AttributeValue::N(expires.to_string())),
+        ]);
+        self.put(item, &format!("RUNPAGE#{}", run.run_id), &format!("{page:06}"))
+            .await?;
+        let record = serde_dynamo::to_item(run).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        self.put(record, "RUN", &run.run_id).await
+    }
+
+    async fn seen_ids(&self, run_id: &str) -> Result<HashSet<ProductId>, StoreError> {
+        let mut seen = HashSet::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("RUNPAGE#{run_id}")))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| backend_error("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                let ids = item.get("ids").and_then(|v| v.as_l().ok()).cloned().unwrap_or_default();
+                seen.extend(ids.iter().filter_map(|v| v.as_n().ok()?.parse::<ProductId>().ok()));
+            }
+        }
+        Ok(seen)
+    }
+
+    async fn record_full_sync(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let summary: AttributeValue =
+            serde_dynamo::to_attribute_value(run).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key("STATUS", "STATUS")))
+            .update_expression("SET last_full_sync = :run")
+            .expression_attribute_values(":run", summary)
+            .send()
+            .await
+            .map_err(|e| backend_error("UpdateItem", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! The DynamoDB adapters against two independent emulators, MiniStack (`AWS_ENDPOINT_URL`) and moto server
+//! (`MOTO_ENDPOINT_URL`): every behaviour the engine relies on must hold on both.
+
+use std::collections::HashSet;
+
+use pixlpay_sim::local_aws::{sdk_config, unique_name};
+use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState, create_products_table, create_state_table};
+use pixlpay_sync::product::Product;
+use pixlpay_sync::sync::{ProductItem, ProductStore, RunRecord, RunStatus, SyncState, WriteSource};
+use serde_json::json;
+use time::OffsetDateTime;
+
+fn endpoints() -> Vec<(&'static str, String)> {
+    let ministack = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (MiniStack) is not set: run ./dev test");
+    let moto = std::env::var("MOTO_ENDPOINT_URL").expect("MOTO_ENDPOINT_URL (moto server) is not set: run ./dev test");
+    vec![("ministack", ministack), ("moto", moto)]
+}
+
+async fn tables(endpoint: &str) -> (DynamoProductStore, DynamoSyncState) {
+    let config = sdk_config(Some(endpoint)).await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let (products, state) = (unique_name("adapter-products"), unique_name("adapter-state"));
+    create_products_table(&client, &products).await.unwrap();
+    create_state_table(&client, &state).await.unwrap();
+    (
+        DynamoProductStore::new(client.clone(), products),
+        DynamoSyncState::new(client, state),
+    )
+}
+
+fn item(id: u64, price: &str, previous_version: Option<u64>) -> ProductItem {
+    let product = Product::from_json(json!({
+        "id": id, "name": format!("P{id}"), "price": price, "updated_at": "2025-03-01T10:00:00.5Z",
+        "compare_price": null, "images": [{"url": "https://cdn.pixlpay.net/x.png", "is_primary": true}],
+        "unknown_field": {"kept": [1, 2]}
+    }))
+    .unwrap();
+    let now = OffsetDateTime::now_utc();
+    ProductItem::new(
+        &product,
+        product.content_hash(),
+        WriteSource::FullSync,
+        now,
+        now,
+        previous_version,
+    )
+}
+
+#[tokio::test]
+async fn conditional_puts_allow_exactly_one_writer_per_version() {
+    for (name, endpoint) in endpoints() {
+        let (store, _) = tables(&endpoint).await;
+        let first = item(1, "9.990", None);
+        assert!(store.put_if_version(&first, None).await.unwrap(), "{name}: create");
+        assert!(
+            !store.put_if_version(&first, None).await.unwrap(),
+            "{name}: a second create must lose"
+        );
+        let second = item(1, "10.00", Some(1));
+        assert!(
+            store.put_if_version(&second, Some(1)).await.unwrap(),
+            "{name}: update from version 1"
+        );
+        assert!(
+            !store.put_if_version(&item(1, "11.00", Some(1)), Some(1)).await.unwrap(),
+            "{name}: stale version must lose"
+        );
+        let stored = store.get(1).await.unwrap().unwrap();
+        assert_eq!(stored, second, "{name}: the item round-trips exactly");
+        assert_eq!(stored.price.to_string(), "10.00", "{name}");
+        assert_eq!(stored.extra["unknown_field"], json!({"kept": [1, 2]}), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn batch_reads_cover_more_than_one_batch_and_skip_missing_ids() {
+    for (name, endpoint) in endpoints() {
+        let (store, _) = tables(&endpoint).await;
+        for id in 1..=230 {
+            store.put_if_version(&item(id, "1.00", None), None).await.unwrap();
+        }
+        let mut ids: Vec<u64> = (1..=250).collect();
+        ids.push(7); // duplicates are fine
+        let found = store.get_many(&ids).await.unwrap();
+        assert_eq!(found.len(), 230, "{name}");
+        assert!(found.contains_key(&230) && !found.contains_key(&231), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn active_ids_leave_out_soft_deleted_products() {
+    for (name, endpoint) in endpoints() {
+        let (store, _) = tables(&endpoint).await;
+        for id in 1..=5 {
+            store.put_if_version(&item(id, "1.00", None), None).await.unwrap();
+        }
+        let gone = store
+            .get(3)
+            .await
+            .unwrap()
+            .unwrap()
+            .soft_deleted(WriteSource::FullSync, OffsetDateTime::now_utc());
+        assert!(store.put_if_version(&gone, Some(1)).await.unwrap());
+        assert_eq!(store.active_ids().await.unwrap(), HashSet::from([1, 2, 4, 5]), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_lock_admits_one_owner_until_it_expires() {
+    for (name, endpoint) in endpoints() {
+        let (_, state) = tables(&endpoint).await;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        assert!(state.acquire_lock("a", now + 60).await.unwrap(), "{name}");
+        assert!(
+            state.acquire_lock("a", now + 60).await.unwrap(),
+            "{name}: the owner may renew"
+        );
+        assert!(
+            !state.acquire_lock("b", now + 60).await.unwrap(),
+            "{name}: a second owner must wait"
+        );
+        state.release_lock("b").await.unwrap(); // not b's: no effect
+        assert!(!state.acquire_lock("b", now + 60).await.unwrap(), "{name}");
+        state.release_lock("a").await.unwrap();
+        assert!(state.acquire_lock("b", now - 1).await.unwrap(), "{name}: released");
+        assert!(
+            state.acquire_lock("c", now + 60).await.unwrap(),
+            "{name}: b's lock had expired"
+        );
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_and_the_unfinished_run_pointer_survive_between_invocations() {
+    for (name, endpoint) in endpoints() {
+        let (_, state) = tables(&endpoint).await;
+        assert!(state.unfinished_run().await.unwrap().is_none(), "{name}");
+        let mut run = RunRecord::new("fs-20260101T000000Z-000001".into(), "test", OffsetDateTime::now_utc());
+        state.save_run(&run).await.unwrap();
+        run.next_page = 2;
+        state.checkpoint(&run, 1, &[1, 2, 3]).await.unwrap();
+        run.next_page = 3;
+        state.checkpoint(&run, 2, &[4, 5]).await.unwrap();
+        let resumed = state.unfinished_run().await.unwrap().expect("unfinished run found");
+        assert_eq!(
+            (resumed.run_id.as_str(), resumed.next_page),
+            (run.run_id.as_str(), 3),
+            "{name}"
+        );
+        assert_eq!(
+            state.seen_ids(&run.run_id).await.unwrap(),
+            HashSet::from([1, 2, 3, 4, 5]),
+            "{name}"
+        );
+        run.status = RunStatus::Completed;
+        state.save_run(&run).await.unwrap();
+        state.record_full_sync(&run).await.unwrap();
+        assert!(
+            state.unfinished_run().await.unwrap().is_none(),
+            "{name}: a completed run is not resumed"
+        );
+        assert_eq!(
+            state.status().await.unwrap()["last_full_sync"]["run_id"],
+            run.run_id.as_str(),
+            "{name}"
+        );
+    }
+}

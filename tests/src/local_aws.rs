@@ -1,0 +1,202 @@
+//! Real local AWS for tests, benchmarks and the demo: MiniStack (or moto) at `AWS_ENDPOINT_URL`, with tables, a bus,
+//! and an SQS queue behind a rule on the bus, all uniquely named so tests run in parallel.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::AttributeValue;
+use pixlpay_sync::aws::{
+    DynamoProductStore, DynamoSyncState, EventBridgePublisher, create_products_table, create_state_table,
+};
+use pixlpay_sync::sync::ProductItem;
+use serde_json::Value;
+
+/// The SDK config for a local endpoint with test credentials. Panics, saying how to start the services, when
+/// `endpoint` is not given and `AWS_ENDPOINT_URL` is not set: these tests never talk to real AWS.
+pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
+    let endpoint = endpoint
+        .map(str::to_owned)
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .expect(
+            "AWS_ENDPOINT_URL is not set: start MiniStack with `./dev services up` and export \
+         AWS_ENDPOINT_URL=http://127.0.0.1:4566 (./dev test does both)",
+        );
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local-test");
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+/// A name no other test uses: `<prefix>-<millis>-<random>`.
+pub fn unique_name(prefix: &str) -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        % 100_000_000;
+    format!("{prefix}-{millis}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+pub struct LocalAws {
+    pub config: SdkConfig,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+    pub products_table: String,
+    pub state_table: String,
+    pub bus: String,
+    /// Receives every event published on `bus` with source `event_source`.
+    pub queue_url: String,
+    pub event_source: String,
+}
+
+impl LocalAws {
+    /// Creates the two tables, a bus, and a queue subscribed to the bus through a rule.
+    pub async fn new(prefix: &str) -> Self {
+        let config = sdk_config(None).await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let eventbridge = aws_sdk_eventbridge::Client::new(&config);
+        let products_table = unique_name(&format!("{prefix}-products"));
+        let state_table = unique_name(&format!("{prefix}-state"));
+        create_products_table(&dynamodb, &products_table)
+            .await
+            .expect("create products table");
+        create_state_table(&dynamodb, &state_table)
+            .await
+            .expect("create state table");
+        let bus = unique_name(&format!("{prefix}-bus"));
+        eventbridge
+            .create_event_bus()
+            .name(&bus)
+            .send()
+            .await
+            .expect("create bus");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique_name(prefix))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .unwrap();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue arn")
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        let event_source = "pixlpay-sync".to_owned();
+        let rule = unique_name("all-changes");
+        eventbridge
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&bus)
+            .event_pattern(serde_json::json!({"source": [event_source]}).to_string())
+            .send()
+            .await
+            .expect("put rule");
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("queue")
+            .arn(queue_arn)
+            .build()
+            .unwrap();
+        eventbridge
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&bus)
+            .targets(target)
+            .send()
+            .await
+            .expect("put targets");
+        Self {
+            config,
+            dynamodb,
+            sqs,
+            eventbridge,
+            products_table,
+            state_table,
+            bus,
+            queue_url,
+            event_source,
+        }
+    }
+
+    pub fn product_store(&self) -> DynamoProductStore {
+        DynamoProductStore::new(self.dynamodb.clone(), &self.products_table)
+    }
+
+    pub fn sync_state(&self) -> DynamoSyncState {
+        DynamoSyncState::new(self.dynamodb.clone(), &self.state_table)
+    }
+
+    pub fn publisher(&self) -> EventBridgePublisher {
+        EventBridgePublisher::new(self.eventbridge.clone(), &self.bus, &self.event_source)
+    }
+
+    /// Receives (and deletes) events from the queue until `expected` arrived, then waits `settle` more to catch any
+    /// extra one; gives up after `timeout`. Returns the EventBridge envelopes.
+    pub async fn drain_events(&self, expected: usize, settle: Duration, timeout: Duration) -> Vec<Value> {
+        let mut events = Vec::new();
+        let started = Instant::now();
+        let mut reached_at: Option<Instant> = None;
+        loop {
+            if reached_at.is_some_and(|t| t.elapsed() >= settle) || started.elapsed() >= timeout {
+                return events;
+            }
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("receive");
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            for message in messages {
+                events.push(serde_json::from_str(message.body().unwrap_or("null")).expect("event is JSON"));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+            if events.len() >= expected && reached_at.is_none() {
+                reached_at = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Every item of the Products table, by id.
+    pub async fn products(&self) -> HashMap<u64, ProductItem> {
+        let mut items = HashMap::new();
+        let mut pages = self
+            .dynamodb
+            .scan()
+            .table_name(&self.products_table)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for item in page.expect("scan").items.unwrap_or_default() {
+                let item: ProductItem =
+                    serde_dynamo::from_item::<HashMap<String, AttributeValue>, _>(item).expect("a product item");
+                items.insert(item.product_id, item);
+            }
+        }
+        items
+    }
+}
