@@ -523,3 +523,36 @@ async fn a_bad_invocation_payload_is_refused_and_changes_nothing() {
     assert_eq!(answer["run"]["trigger"], "schedule");
     assert_eq!(aws.products().await.len(), 20);
 }
+
+/// Every `events/full-sync-*.json` fixture drives the handler: the scheduler's Input and a classic scheduled rule
+/// event run the sync, the dry-run fixture reports without writing.
+#[tokio::test]
+async fn every_full_sync_fixture_in_events_drives_the_handler() {
+    let sim = simulator(30, FAST).await;
+    let aws = LocalAws::new("fs-fixtures").await;
+    let sync = full_sync(client(&sim, FAST), &aws, 100);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut fixtures: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("full-sync-"))
+        .collect();
+    fixtures.sort();
+    assert_eq!(fixtures.len(), 3, "{fixtures:?}");
+    for path in fixtures {
+        let payload: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let deadline = SystemTime::now() + Duration::from_secs(60);
+        let answer = handle(&sync, &payload, "fixture", deadline).await.unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let expected = if name.contains("dry-run") {
+            "dry_run"
+        } else {
+            "completed"
+        };
+        assert_eq!(answer["status"], expected, "{name}: {answer}");
+        if expected == "completed" {
+            assert_eq!(answer["run"]["trigger"], "schedule", "{name}");
+        }
+    }
+    assert_eq!(aws.products().await.len(), 30);
+}

@@ -1,9 +1,15 @@
 //! Walks the catalog page by page: page 1 alone (to learn `last_page`), then up to `concurrency` pages in flight,
 //! yielded in page order. The client's pacer still spaces the requests, so concurrency only hides latency.
+//! Each fetch runs as its own task, so the next pages keep downloading while the caller writes the current one;
+//! dropping the walker aborts whatever is still in flight.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesOrdered;
+use tokio::task::JoinHandle;
 
 use super::client::ProductPage;
 use super::error::PixlpayError;
@@ -15,7 +21,7 @@ pub struct PageWalker<C> {
     concurrency: usize,
     next_page: u32,
     last_page: Option<u32>,
-    in_flight: FuturesOrdered<BoxFuture<'static, Result<ProductPage, PixlpayError>>>,
+    in_flight: FuturesOrdered<Fetch>,
     failed: bool,
 }
 
@@ -64,8 +70,29 @@ impl<C: Catalog> PageWalker<C> {
         while self.in_flight.len() < self.concurrency && self.next_page <= limit {
             let (catalog, page, per_page) = (self.catalog.clone(), self.next_page, self.per_page);
             self.in_flight
-                .push_back(Box::pin(async move { catalog.page(page, per_page).await }));
+                .push_back(Fetch(tokio::spawn(async move { catalog.page(page, per_page).await })));
             self.next_page += 1;
         }
+    }
+}
+
+/// A spawned page fetch that is aborted when dropped (a paused or failed walk leaves nothing running).
+struct Fetch(JoinHandle<Result<ProductPage, PixlpayError>>);
+
+impl Future for Fetch {
+    type Output = Result<ProductPage, PixlpayError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(result) => result,
+            // Only a panic inside the client gets here (aborts happen on drop, when nobody polls).
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        })
+    }
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
