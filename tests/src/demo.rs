@@ -1,7 +1,11 @@
-//! `pixlpay-demo`: drives the local flow against a running `pixlpay-sim` (see `./dev demo`) and prints what happens.
+//! `pixlpay-demo`: the steps of `./dev demo`, each printing what happens, against a running `pixlpay-sim` and
+//! MiniStack. The functions themselves run under `cargo lambda watch`; `./dev demo` invokes them between steps.
 //!
-//! Today it shows the foundation: the client walking a catalog through injected 5xx and 429s at the token's rate,
-//! and signed webhooks verified by the same code the webhook function uses. Later stages add the functions.
+//! - `client`: the client walking a catalog through injected 5xx and 429s, and signed webhooks verified by the
+//!   shared code;
+//! - `setup ENV_FILE`: create the tables, bus and an event queue in MiniStack, write the function's settings;
+//! - `change`: change the store (silently: the full sync, not a webhook, must find these);
+//! - `table ENV_FILE`: the Products table, the last run and the events on the bus.
 
 use std::time::{Duration, Instant};
 
@@ -9,9 +13,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use pixlpay_sim::local_aws::{LocalAws, sdk_config};
 use pixlpay_sim::{Faults, SimControl};
 use pixlpay_sync::Secret;
+use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState};
 use pixlpay_sync::pixlpay::{PixlpayClient, PixlpayConfig};
+use pixlpay_sync::sync::ProductStore;
 use pixlpay_sync::webhook::{WebhookEvent, WebhookSecrets, parse_envelope, verify_request};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -20,8 +27,135 @@ fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result {
+    let args: Vec<String> = std::env::args().collect();
+    match (args.get(1).map(String::as_str), args.get(2)) {
+        (Some("client"), _) => client_and_webhooks().await,
+        (Some("setup"), Some(env_file)) => setup(env_file).await,
+        (Some("change"), _) => change().await,
+        (Some("table"), Some(env_file)) => table(env_file).await,
+        _ => Err("usage: pixlpay-demo client | setup ENV_FILE | change | table ENV_FILE".into()),
+    }
+}
+
+async fn setup(env_file: &str) -> Result {
+    let aws = LocalAws::new("demo").await;
+    let store_url = env("PIXLPAY_STORE_URL", "http://127.0.0.1:8480");
+    let settings = [
+        ("PIXLPAY_STORE_URL", store_url.as_str()),
+        ("PIXLPAY_API_TOKEN", "sk_test_simulator"),
+        ("PIXLPAY_RPM", "600"),
+        ("PRODUCTS_TABLE", &aws.products_table),
+        ("SYNC_STATE_TABLE", &aws.state_table),
+        ("EVENT_BUS_NAME", &aws.bus),
+        ("DEMO_QUEUE_URL", &aws.queue_url),
+        ("AWS_ENDPOINT_URL", &env("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("RUST_LOG", "warn"),
+    ];
+    let text: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(env_file, text)?;
+    println!(
+        "   created tables {} and {}, bus {} with a queue behind it",
+        aws.products_table, aws.state_table, aws.bus
+    );
+    println!("   function settings written to {env_file}");
+    Ok(())
+}
+
+async fn change() -> Result {
+    let sim = SimControl::new(&env("PIXLPAY_STORE_URL", "http://127.0.0.1:8480"));
+    sim.update_product(3, json!({"price": "7.77"}), true).await;
+    sim.update_product(30, json!({"name": "Renamed in the dashboard"}), true)
+        .await;
+    sim.delete_product(40, true).await;
+    let created = sim
+        .create_product(json!({"name": "Spring Bundle", "price": "24.50"}), true)
+        .await;
+    println!(
+        "   changed products 3 and 30, deleted 40, created {} (no webhooks sent)",
+        created["id"]
+    );
+    Ok(())
+}
+
+async fn table(env_file: &str) -> Result {
+    let vars: std::collections::HashMap<String, String> = std::fs::read_to_string(env_file)?
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let config = sdk_config(vars.get("AWS_ENDPOINT_URL").map(String::as_str)).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let store = DynamoProductStore::new(dynamodb.clone(), &vars["PRODUCTS_TABLE"]);
+    let state = DynamoSyncState::new(dynamodb, &vars["SYNC_STATE_TABLE"]);
+    let active = store.active_ids().await?;
+    let sample = store.get_many(&[3, 30, 40]).await?;
+    println!("   Products table: {} active products", active.len());
+    for id in [3, 30, 40] {
+        if let Some(item) = sample.get(&id) {
+            println!(
+                "     {}: {:?} price {} deleted={} version={} source={}",
+                item.external_id,
+                item.name,
+                item.price,
+                item.deleted,
+                item.version,
+                item.source.as_str()
+            );
+        }
+    }
+    if let Some(run) = state.recent_runs(1).await?.into_iter().next() {
+        let c = &run.counts;
+        println!(
+            "   last run {} ({:?}): {} pages, {} seen, {} created, {} updated, {} unchanged, {} deleted, {} API requests, {} items written, {} events",
+            run.run_id,
+            run.status,
+            run.pages,
+            c.seen,
+            c.created,
+            c.updated,
+            c.unchanged,
+            c.deleted,
+            c.api_requests,
+            c.dynamodb_writes,
+            c.events_published
+        );
+    }
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    loop {
+        let output = sqs
+            .receive_message()
+            .queue_url(&vars["DEMO_QUEUE_URL"])
+            .max_number_of_messages(10)
+            .send()
+            .await?;
+        let messages = output.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let event: Value = serde_json::from_str(m.body().unwrap_or("{}"))?;
+            *kinds
+                .entry(event["detail-type"].as_str().unwrap_or("?").to_owned())
+                .or_default() += 1;
+            sqs.delete_message()
+                .queue_url(&vars["DEMO_QUEUE_URL"])
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await?;
+        }
+    }
+    println!("   events received on the bus since the last look: {kinds:?}");
+    Ok(())
+}
+
+async fn client_and_webhooks() -> Result {
     let store_url = env("PIXLPAY_STORE_URL", "http://127.0.0.1:8480");
     let token = Secret::new(env("PIXLPAY_API_TOKEN", "sk_test_simulator"));
     let rpm: u32 = env("PIXLPAY_RPM", "60").parse()?;

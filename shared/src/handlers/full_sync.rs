@@ -10,8 +10,14 @@ use tokio::time::Instant;
 
 use crate::sync::{Catalog, EventPublisher, FullSync, ProductStore, RunOptions, SyncError, SyncState};
 
-/// Stop taking pages this long before the Lambda deadline, to checkpoint and answer in time.
-pub const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+/// Stop taking pages this long before the Lambda deadline, to checkpoint and answer in time: 30 s, or a quarter of
+/// the time left when the function's timeout is short (a local 30 s timeout still gets 22 s of work).
+pub fn deadline_margin(remaining: Duration) -> Duration {
+    (remaining / 4).min(Duration::from_secs(30))
+}
+
+/// The time assumed left when the invocation's deadline is unusable: Lambda's maximum timeout.
+pub const UNKNOWN_DEADLINE: Duration = Duration::from_secs(900);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,12 +87,23 @@ where
         let report = sync.dry_run().await?;
         return Ok(json!({"status": "dry_run", "report": report}));
     }
-    let remaining = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+    let remaining = match deadline.duration_since(SystemTime::now()) {
+        Ok(remaining) if !remaining.is_zero() => remaining,
+        // Lambda always gives a future deadline; local emulators (cargo lambda watch) may not. Assume Lambda's
+        // longest timeout rather than pausing before the first page.
+        _ => {
+            tracing::warn!(
+                request_id,
+                "invocation deadline missing or past; assuming {UNKNOWN_DEADLINE:?}"
+            );
+            UNKNOWN_DEADLINE
+        }
+    };
     let options = RunOptions {
         trigger: request.trigger.unwrap_or_else(|| "manual".into()),
         lock_owner: request_id.to_owned(),
         lock_expires_at_unix: OffsetDateTime::now_utc().unix_timestamp() + remaining.as_secs() as i64 + 1,
-        deadline: Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN),
+        deadline: Instant::now() + remaining.saturating_sub(deadline_margin(remaining)),
         max_pages: request.max_pages,
     };
     let outcome = sync.run(&options).await?;
@@ -96,6 +113,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deadline_margin_leaves_most_of_a_short_timeout_for_work() {
+        assert_eq!(deadline_margin(Duration::from_secs(900)), Duration::from_secs(30));
+        assert_eq!(deadline_margin(Duration::from_secs(30)), Duration::from_millis(7500));
+    }
 
     #[test]
     fn schedules_and_manual_requests_parse_and_bad_ones_are_refused() {

@@ -320,6 +320,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_invocation_past_its_deadline_still_moves_the_run_one_page() {
+        let sync = memory_sync(FakeCatalog::with(30), 10);
+        let mut late = options("late");
+        late.deadline = tokio::time::Instant::now();
+        let paused = match sync.run(&late).await.unwrap() {
+            RunOutcome::Paused { run } => *run,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((paused.pages, paused.next_page), (1, 2));
+    }
+
+    #[tokio::test]
     async fn a_second_invocation_while_one_holds_the_lock_does_nothing() {
         let sync = memory_sync(FakeCatalog::with(5), 10);
         *sync.state.lock.lock().unwrap() = Some(("other".into(), OffsetDateTime::now_utc().unix_timestamp() + 60));

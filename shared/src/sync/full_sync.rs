@@ -197,7 +197,8 @@ impl<C: Catalog, S: ProductStore, T: SyncState, E: EventPublisher> FullSync<C, S
         );
         let mut pages_this_invocation = 0;
         loop {
-            let out_of_time = Instant::now() >= options.deadline;
+            // Every invocation does at least one page, so a run always moves forward, however late it started.
+            let out_of_time = pages_this_invocation > 0 && Instant::now() >= options.deadline;
             if out_of_time || options.max_pages.is_some_and(|max| pages_this_invocation >= max) {
                 return Ok(false);
             }
