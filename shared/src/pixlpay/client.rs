@@ -273,7 +273,7 @@ impl PixlpayClient {
             match self.attempt(method.clone(), url.clone(), query, body).await {
                 Attempt::Done(value) => return Ok(value),
                 Attempt::Fatal(error) => {
-                    inner.stats.error(&error);
+                    inner.stats.error();
                     return Err(error);
                 }
                 Attempt::RateLimited(wait) => {
@@ -282,7 +282,7 @@ impl PixlpayClient {
                         let error = PixlpayError::RateLimited {
                             waits: rate_limit_waits - 1,
                         };
-                        inner.stats.error(&error);
+                        inner.stats.error();
                         return Err(error);
                     }
                     let wait = wait.unwrap_or_else(|| policy.backoff(rate_limit_waits));
@@ -297,7 +297,7 @@ impl PixlpayClient {
                     failures += 1;
                     if failures > policy.max_retries {
                         let error = with_attempts(error, failures);
-                        inner.stats.error(&error);
+                        inner.stats.error();
                         return Err(error);
                     }
                     inner.stats.retry();

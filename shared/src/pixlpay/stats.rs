@@ -4,8 +4,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 
-use super::error::PixlpayError;
-
 #[derive(Debug, Default)]
 pub(super) struct ClientStats {
     requests: AtomicU64,
@@ -44,7 +42,7 @@ impl ClientStats {
     pub(super) fn server_error(&self) {
         self.server_errors.fetch_add(1, Relaxed);
     }
-    pub(super) fn error(&self, _error: &PixlpayError) {
+    pub(super) fn error(&self) {
         self.errors.fetch_add(1, Relaxed);
     }
     pub(super) fn remaining(&self, remaining: u64) {
