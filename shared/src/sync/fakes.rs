@@ -332,6 +332,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_dry_run_and_a_run_agree_when_a_webhook_stored_single_view_fields() {
+        use crate::product::DeliveryServer;
+        use crate::sync::{ProductWriter, View, WriteContext, WriteSource};
+        let sync = memory_sync(FakeCatalog::with(12), 10);
+        completed(sync.run(&options("a")).await.unwrap());
+        // A webhook stored product 5 from the single view, which carries delivery servers the list does not.
+        let mut single = product(5, "1.00", 0);
+        single.delivery_servers = vec![DeliveryServer {
+            id: Some(1),
+            name: Some("Main".into()),
+        }];
+        let writer = ProductWriter::new(&sync.store, WriteSource::Webhook, WriteContext::default());
+        let fetched = OffsetDateTime::now_utc();
+        assert_eq!(
+            writer
+                .upsert_all(&[single], fetched, 1, View::Single)
+                .await
+                .unwrap()
+                .writes,
+            1
+        );
+        let report = sync.dry_run().await.unwrap();
+        assert_eq!((report.would_update, report.unchanged), (0, 12), "{report:?}");
+        let run = completed(sync.run(&options("b")).await.unwrap());
+        assert_eq!((run.counts.updated, run.counts.dynamodb_writes), (0, 0));
+        assert_eq!(
+            sync.store.items.lock().unwrap()[&5].delivery_servers.len(),
+            1,
+            "a list read dropped them"
+        );
+    }
+
+    #[tokio::test]
     async fn a_second_invocation_while_one_holds_the_lock_does_nothing() {
         let sync = memory_sync(FakeCatalog::with(5), 10);
         *sync.state.lock.lock().unwrap() = Some(("other".into(), OffsetDateTime::now_utc().unix_timestamp() + 60));

@@ -7,12 +7,12 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::decide::{Change, Decision, Observed, decide_upsert};
+use super::decide::{Change, Decision};
 use super::events::WriteContext;
-use super::item::{WriteSource, micros};
+use super::item::WriteSource;
 use super::ports::{Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 use super::run::{RunRecord, RunStatus, new_run_id};
-use super::writer::{ProductWriter, View, WriteReport};
+use super::writer::{ProductWriter, View, WriteReport, plan_upsert};
 use crate::pixlpay::{MAX_PER_PAGE, PageWalker, PixlpayError};
 use crate::product::ProductId;
 
@@ -326,13 +326,7 @@ impl<C: Catalog, S: ProductStore, T: SyncState, E: EventPublisher> FullSync<C, S
             let ids: Vec<ProductId> = page.products.iter().map(|p| p.id).collect();
             let stored = self.store.get_many(&ids).await?;
             for product in &page.products {
-                let hash = product.content_hash();
-                let observed = Observed {
-                    updated_at_us: micros(product.updated_at),
-                    fetched_at_us: micros(page.requested_at),
-                    content_hash: &hash,
-                };
-                match decide_upsert(stored.get(&product.id), observed) {
+                match plan_upsert(product, stored.get(&product.id), page.requested_at, View::List).decision {
                     Decision::Write(change) => {
                         match change {
                             Change::Created => report.would_create += 1,

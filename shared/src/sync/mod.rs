@@ -17,4 +17,4 @@ pub use full_sync::{DryRunReport, FullSync, FullSyncConfig, RunOptions, RunOutco
 pub use item::{ProductItem, WriteSource, micros};
 pub use ports::{Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 pub use run::{MAX_REASONS, RunCounts, RunRecord, RunStatus, new_run_id};
-pub use writer::{ProductWriter, View, WriteOutcome, WriteReport};
+pub use writer::{ProductWriter, UpsertPlan, View, WriteOutcome, WriteReport, plan_upsert};

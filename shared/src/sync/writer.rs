@@ -33,6 +33,34 @@ fn with_single_view_fields(product: &Product, stored: Option<&ProductItem>) -> P
     product
 }
 
+/// What an upsert of one read would do against the stored item: the product as it would be stored (a list read
+/// merged with the stored single-view fields), its hash, and the decision. The writer and the dry run both use it,
+/// so a dry run reports exactly what a run would write.
+pub struct UpsertPlan {
+    pub product: Product,
+    pub hash: String,
+    pub decision: Decision,
+}
+
+pub fn plan_upsert(read: &Product, stored: Option<&ProductItem>, fetched_at: OffsetDateTime, view: View) -> UpsertPlan {
+    let product = match view {
+        View::List => with_single_view_fields(read, stored),
+        View::Single => read.clone(),
+    };
+    let hash = product.content_hash();
+    let observed = Observed {
+        updated_at_us: micros(product.updated_at),
+        fetched_at_us: micros(fetched_at),
+        content_hash: &hash,
+    };
+    let decision = decide_upsert(stored, observed);
+    UpsertPlan {
+        product,
+        hash,
+        decision,
+    }
+}
+
 /// How often one product is re-read and re-decided after losing a conditional write before giving up.
 const MAX_CONFLICT_RETRIES: u32 = 5;
 
@@ -114,21 +142,13 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
         view: View,
     ) -> Result<(WriteOutcome, Option<ChangeEvent>), StoreError> {
         for _ in 0..=MAX_CONFLICT_RETRIES {
-            let merged;
-            let product = match view {
-                View::List => {
-                    merged = with_single_view_fields(read, current.as_ref());
-                    &merged
-                }
-                View::Single => read,
-            };
-            let hash = product.content_hash();
-            let observed = Observed {
-                updated_at_us: micros(product.updated_at),
-                fetched_at_us: micros(fetched_at),
-                content_hash: &hash,
-            };
-            let change = match decide_upsert(current.as_ref(), observed) {
+            let UpsertPlan {
+                product,
+                hash,
+                decision,
+            } = plan_upsert(read, current.as_ref(), fetched_at, view);
+            let product = &product;
+            let change = match decision {
                 Decision::Write(change) => change,
                 Decision::Unchanged => return Ok((WriteOutcome::Unchanged, None)),
                 Decision::Stale => {
