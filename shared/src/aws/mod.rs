@@ -13,7 +13,32 @@ pub use provision::{create_products_table, create_state_table};
 pub use secrets::{SecretSource, SecretSourceError};
 pub use state::DynamoSyncState;
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Serialize, de::DeserializeOwned};
+
 use crate::sync::StoreError;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A DynamoDB item as `T`; a mismatch is a malformed stored item.
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+/// `value` as DynamoDB attributes.
+pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+/// Whether a write failed only because its condition did not hold (another writer got there first).
+pub(crate) fn conditional_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
 
 /// An SDK error as a `StoreError`, with the whole context (service code and message), which `Display` alone hides.
 pub(crate) fn backend_error(operation: &'static str, error: impl std::error::Error) -> StoreError {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
-use super::backend_error;
+use super::{backend_error, conditional_failed, from_item, to_item};
 use crate::product::ProductId;
 use crate::sync::{ProductItem, ProductStore, StoreError};
 
@@ -41,10 +41,6 @@ impl DynamoProductStore {
     }
 }
 
-fn parse_item(item: HashMap<String, AttributeValue>) -> Result<ProductItem, StoreError> {
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))
-}
-
 impl ProductStore for DynamoProductStore {
     async fn get_many(&self, ids: &[ProductId]) -> Result<HashMap<ProductId, ProductItem>, StoreError> {
         let mut found = HashMap::with_capacity(ids.len());
@@ -72,7 +68,7 @@ impl ProductStore for DynamoProductStore {
                     .remove(&self.table)
                     .unwrap_or_default()
                 {
-                    let item = parse_item(item)?;
+                    let item: ProductItem = from_item(item)?;
                     found.insert(item.product_id, item);
                 }
                 // Throttled keys come back unprocessed: ask again after a short, growing pause.
@@ -90,7 +86,7 @@ impl ProductStore for DynamoProductStore {
     }
 
     async fn put_if_version(&self, item: &ProductItem, expected_version: Option<u64>) -> Result<bool, StoreError> {
-        let attributes = serde_dynamo::to_item(item).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let attributes = to_item(item)?;
         let request = self
             .client
             .put_item()
@@ -105,12 +101,7 @@ impl ProductStore for DynamoProductStore {
         };
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if conditional_failed(&e) => Ok(false),
             Err(e) => Err(backend_error("PutItem", e)),
         }
     }

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
-use super::backend_error;
+use super::{backend_error, conditional_failed, from_item, to_item};
 use crate::product::ProductId;
 use crate::sync::{RunRecord, RunStatus, StoreError, SyncState};
 
@@ -34,13 +34,6 @@ fn s(value: impl Into<String>) -> AttributeValue {
 
 fn key(pk: impl Into<String>, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
-
-fn conditional_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
 }
 
 impl DynamoSyncState {
@@ -81,10 +74,7 @@ impl DynamoSyncState {
     }
 
     pub async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        self.get("RUN", run_id)
-            .await?
-            .map(|item| serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string())))
-            .transpose()
+        self.get("RUN", run_id).await?.map(from_item).transpose()
     }
 
     /// The most recent runs, newest first.
@@ -100,19 +90,14 @@ impl DynamoSyncState {
             .send()
             .await
             .map_err(|e| backend_error("Query", e))?;
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string())))
-            .collect()
+        output.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 
     /// The status record as JSON (empty object before anything was recorded).
     pub async fn status(&self) -> Result<serde_json::Value, StoreError> {
         match self.get("STATUS", "STATUS").await? {
             None => Ok(serde_json::json!({})),
-            Some(item) => serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string())),
+            Some(item) => from_item(item),
         }
     }
 }
@@ -176,7 +161,7 @@ impl SyncState for DynamoSyncState {
     }
 
     async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        let item = serde_dynamo::to_item(run).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let item = to_item(run)?;
         self.put(item, "RUN", &run.run_id).await?;
         if run.status == RunStatus::Completed {
             self.client
@@ -204,7 +189,7 @@ impl SyncState for DynamoSyncState {
         ]);
         self.put(item, &format!("RUNPAGE#{}", run.run_id), &format!("{page:06}"))
             .await?;
-        let record = serde_dynamo::to_item(run).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let record = to_item(run)?;
         self.put(record, "RUN", &run.run_id).await
     }
 
