@@ -5,9 +5,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::aws::SecretSource;
+use crate::handlers::webhook::WebhookConfig;
 use crate::pixlpay::{MAX_PER_PAGE, PixlpayConfig, RetryPolicy};
 use crate::secret::Secret;
-use crate::sync::FullSyncConfig;
+use crate::sync::{FullSyncConfig, WorkerConfig};
+use crate::webhook::WebhookSecrets;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration: {variable} {problem}")]
@@ -168,6 +170,83 @@ pub fn full_sync_config<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<F
     })
 }
 
+/// The webhook function's settings. The secrets stay a source until [`WebhookSettings::config`] resolves them.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub secrets: SecretSource,
+    pub state_table: String,
+    pub queue_url: String,
+    pub dedup_ttl: Duration,
+    pub max_event_age: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookSettingsError {
+    #[error(transparent)]
+    Source(#[from] crate::aws::SecretSourceError),
+    #[error("configuration: WEBHOOK_SECRETS {0}")]
+    Secrets(#[from] crate::webhook::WebhookSecretsError),
+}
+
+impl WebhookSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let max_age: u64 = env.parsed(
+            "WEBHOOK_MAX_EVENT_AGE_SECS",
+            0,
+            |_| true,
+            "a whole number of seconds (0: off)",
+        )?;
+        Ok(Self {
+            // One comma-separated list: the current secret first, then any still being rotated out.
+            secrets: env.secret("WEBHOOK_SECRETS_PARAM", "WEBHOOK_SECRETS")?,
+            state_table: env.required("SYNC_STATE_TABLE")?,
+            queue_url: env.required("WORK_QUEUE_URL")?,
+            dedup_ttl: Duration::from_secs(
+                env.parsed(
+                    "WEBHOOK_DEDUP_TTL_HOURS",
+                    168u64,
+                    |h| (1..=24 * 365).contains(h),
+                    "hours from 1 to 8760",
+                )? * 3600,
+            ),
+            max_event_age: (max_age > 0).then(|| Duration::from_secs(max_age)),
+        })
+    }
+
+    /// Resolves the secrets (SSM in AWS) into the handler's config.
+    pub async fn config(&self, ssm: &aws_sdk_ssm::Client) -> Result<WebhookConfig, WebhookSettingsError> {
+        let list = self.secrets.resolve(ssm).await?;
+        let mut config = WebhookConfig::new(WebhookSecrets::parse_list(list.expose())?);
+        config.dedup_ttl = self.dedup_ttl;
+        config.max_event_age = self.max_event_age;
+        Ok(config)
+    }
+}
+
+pub fn worker_config<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<WorkerConfig, ConfigError> {
+    let defaults = WorkerConfig::default();
+    Ok(WorkerConfig {
+        concurrency: env.parsed(
+            "WORKER_CONCURRENCY",
+            defaults.concurrency,
+            |v| (1..=10).contains(v),
+            "an integer from 1 to 10",
+        )?,
+        skip_margin: Duration::from_secs(env.parsed(
+            "WORKER_SKIP_MARGIN_SECS",
+            defaults.skip_margin.as_secs(),
+            |_| true,
+            "a whole number of seconds",
+        )?),
+        rate_limit_delay: Duration::from_secs(env.parsed(
+            "WORKER_RATE_LIMIT_DELAY_SECS",
+            defaults.rate_limit_delay.as_secs(),
+            |v| (1..=900).contains(v),
+            "seconds from 1 to 900",
+        )?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +303,49 @@ mod tests {
         );
         let guard = full_sync_config(&env(&[("SYNC_DELETE_GUARD_PERCENT", "25")])).unwrap();
         assert_eq!(guard.delete_guard_share, 0.25);
+    }
+
+    #[test]
+    fn webhook_and_worker_settings_name_what_is_wrong() {
+        let base = [
+            ("WEBHOOK_SECRETS", "whsec_a,whsec_b"),
+            ("SYNC_STATE_TABLE", "state"),
+            ("WORK_QUEUE_URL", "http://q"),
+        ];
+        let settings = WebhookSettings::from_env(&env(&base)).unwrap();
+        assert_eq!(settings.max_event_age, None);
+        assert_eq!(settings.dedup_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert!(!format!("{settings:?}").contains("whsec_a"));
+        let aged = [base[0], base[1], base[2], ("WEBHOOK_MAX_EVENT_AGE_SECS", "3600")];
+        assert_eq!(
+            WebhookSettings::from_env(&env(&aged)).unwrap().max_event_age,
+            Some(Duration::from_secs(3600))
+        );
+        for (vars, named) in [
+            (vec![base[1], base[2]], "WEBHOOK_SECRETS_PARAM"),
+            (vec![base[0], base[2]], "SYNC_STATE_TABLE"),
+            (vec![base[0], base[1]], "WORK_QUEUE_URL"),
+            (
+                vec![base[0], base[1], base[2], ("WEBHOOK_MAX_EVENT_AGE_SECS", "-1")],
+                "WEBHOOK_MAX_EVENT_AGE_SECS",
+            ),
+            (
+                vec![base[0], base[1], base[2], ("WEBHOOK_DEDUP_TTL_HOURS", "0")],
+                "WEBHOOK_DEDUP_TTL_HOURS",
+            ),
+        ] {
+            assert_eq!(WebhookSettings::from_env(&env(&vars)).unwrap_err().variable, named);
+        }
+        assert_eq!(
+            worker_config(&env(&[("WORKER_CONCURRENCY", "0")]))
+                .unwrap_err()
+                .variable,
+            "WORKER_CONCURRENCY"
+        );
+        assert_eq!(
+            worker_config(&env(&[])).unwrap().concurrency,
+            WorkerConfig::default().concurrency
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod config;
 pub mod handlers;
+pub mod ingest;
 pub mod pixlpay;
 pub mod product;
 pub mod secret;

@@ -1,16 +1,19 @@
 //! Adapters at the edge: the ports of [`crate::sync`] implemented on DynamoDB and EventBridge, secrets from SSM,
 //! and table creation for local runs (in AWS the SAM template creates the tables).
 
+mod deliveries;
 mod eventbridge;
 mod products;
 mod provision;
 mod secrets;
+mod sqs;
 mod state;
 
 pub use eventbridge::EventBridgePublisher;
 pub use products::DynamoProductStore;
 pub use provision::{create_products_table, create_state_table};
 pub use secrets::{SecretSource, SecretSourceError};
+pub use sqs::SqsWorkQueue;
 pub use state::DynamoSyncState;
 
 use std::collections::HashMap;

@@ -8,6 +8,8 @@
 //! | `RUN_ACTIVE` | `full_sync` | run id of the unfinished run to resume |
 //! | `RUNPAGE#<run id>` | page, zero-padded | ids seen on that page (TTL) |
 //! | `STATUS` | `STATUS` | last full sync summary and other health figures |
+//!
+//! Webhook delivery records live in the same table (see `deliveries.rs`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -28,11 +30,11 @@ pub struct DynamoSyncState {
     table: String,
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn key(pk: impl Into<String>, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
+pub(super) fn key(pk: impl Into<String>, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
@@ -48,6 +50,10 @@ impl DynamoSyncState {
         &self.table
     }
 
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
     async fn put(&self, mut item: HashMap<String, AttributeValue>, pk: &str, sk: &str) -> Result<(), StoreError> {
         item.extend(key(pk, sk));
         self.client
@@ -60,7 +66,7 @@ impl DynamoSyncState {
         Ok(())
     }
 
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+    pub(super) async fn get(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let output = self
             .client
             .get_item()

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use super::time_left;
 use crate::sync::{Catalog, EventPublisher, FullSync, ProductStore, RunOptions, SyncError, SyncState};
 
 /// Stop taking pages this long before the Lambda deadline, to checkpoint and answer in time: 30 s, or a quarter of
@@ -15,9 +16,6 @@ use crate::sync::{Catalog, EventPublisher, FullSync, ProductStore, RunOptions, S
 pub fn deadline_margin(remaining: Duration) -> Duration {
     (remaining / 4).min(Duration::from_secs(30))
 }
-
-/// The time assumed left when the invocation's deadline is unusable: Lambda's maximum timeout.
-pub const UNKNOWN_DEADLINE: Duration = Duration::from_secs(900);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,18 +85,7 @@ where
         let report = sync.dry_run().await?;
         return Ok(json!({"status": "dry_run", "report": report}));
     }
-    let remaining = match deadline.duration_since(SystemTime::now()) {
-        Ok(remaining) if !remaining.is_zero() => remaining,
-        // Lambda always gives a future deadline; local emulators (cargo lambda watch) may not. Assume Lambda's
-        // longest timeout rather than pausing before the first page.
-        _ => {
-            tracing::warn!(
-                request_id,
-                "invocation deadline missing or past; assuming {UNKNOWN_DEADLINE:?}"
-            );
-            UNKNOWN_DEADLINE
-        }
-    };
+    let remaining = time_left(deadline);
     let options = RunOptions {
         trigger: request.trigger.unwrap_or_else(|| "manual".into()),
         lock_owner: request_id.to_owned(),

@@ -23,10 +23,18 @@ pub fn product(id: ProductId, price: &str, updated_s: i64) -> Product {
     .unwrap()
 }
 
+/// How the fake catalog refuses a product read.
+#[derive(Clone, Copy, Debug)]
+pub enum Refusal {
+    RateLimited,
+    ServerError,
+}
+
 #[derive(Clone, Default)]
 pub struct FakeCatalog {
     pub products: Arc<Mutex<BTreeMap<ProductId, Product>>>,
     pub requests: Arc<Mutex<u64>>,
+    pub refusals: Arc<Mutex<HashMap<ProductId, Refusal>>>,
 }
 
 impl FakeCatalog {
@@ -66,6 +74,16 @@ impl Catalog for FakeCatalog {
     }
     async fn product(&self, id: ProductId) -> Result<Product, PixlpayError> {
         *self.requests.lock().unwrap() += 1;
+        match self.refusals.lock().unwrap().get(&id) {
+            Some(Refusal::RateLimited) => return Err(PixlpayError::RateLimited { waits: 3 }),
+            Some(Refusal::ServerError) => {
+                return Err(PixlpayError::Server {
+                    status: 500,
+                    attempts: 4,
+                });
+            }
+            None => {}
+        }
         self.products
             .lock()
             .unwrap()

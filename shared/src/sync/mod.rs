@@ -6,10 +6,13 @@ mod full_sync;
 mod item;
 mod ports;
 mod run;
+mod worker;
 mod writer;
 
 #[cfg(test)]
-mod fakes;
+pub(crate) mod fakes;
+#[cfg(test)]
+mod worker_tests;
 
 pub use decide::{Change, Decision, Observed, decide_delete, decide_upsert};
 pub use events::{ChangeEvent, ORIGIN, WriteContext};
@@ -17,4 +20,5 @@ pub use full_sync::{DryRunReport, FullSync, FullSyncConfig, RunOptions, RunOutco
 pub use item::{ProductItem, WriteSource, micros};
 pub use ports::{Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 pub use run::{MAX_REASONS, RunCounts, RunRecord, RunStatus, new_run_id};
+pub use worker::{BatchOutcome, ProductWorker, QueuedMessage, WorkerConfig};
 pub use writer::{ProductWriter, UpsertPlan, View, WriteOutcome, WriteReport, plan_upsert};

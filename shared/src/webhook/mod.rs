@@ -5,7 +5,7 @@ mod envelope;
 mod signature;
 
 pub use envelope::{EnvelopeError, ProductEvent, ProductEventKind, WebhookEvent, parse_envelope};
-pub use signature::{SignatureError, WebhookSecrets, sign, verify_request, verify_signature};
+pub use signature::{SignatureError, WebhookSecrets, WebhookSecretsError, sign, verify_request, verify_signature};
 
 /// Header names, first the `X-Pixlpay-*` family, then the `X-Webhook-*` family. The docs disagree on which Pixlpay
 /// sends (pixlpay-api.md §8.4), so each lookup takes the first one present.
