@@ -7,43 +7,14 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Receiver, TOKEN, simulator, simulator_with};
+use common::{Receiver, api, register, simulator, simulator_with};
 use pixlpay_sim::state::{EnvelopeVariant, HeaderFamily, Settings};
-use pixlpay_sim::{Faults, SimConfig, Simulator};
+use pixlpay_sim::{Faults, SimConfig};
 use pixlpay_sync::Secret;
 use pixlpay_sync::webhook::{
     ProductEventKind, SignatureError, WebhookEvent, WebhookSecrets, parse_envelope, verify_request, verify_signature,
 };
 use serde_json::{Value, json};
-
-/// Raw API call with the default token: (status, headers, body).
-async fn api(
-    sim: &Simulator,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let url = format!("{}/api/external/v1/{path}", sim.store_url());
-    let mut request = reqwest::Client::new()
-        .request(method.parse().unwrap(), url)
-        .bearer_auth(TOKEN);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    (status, headers, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Registers a webhook through the API and returns (id, secret).
-async fn register(sim: &Simulator, url: &str, events: &[&str]) -> (u64, String) {
-    let (status, _, body) = api(sim, "POST", "webhooks", Some(json!({"url": url, "events": events}))).await;
-    assert_eq!(status, 201, "{body}");
-    (
-        body["data"]["id"].as_u64().unwrap(),
-        body["data"]["secret"].as_str().unwrap().to_owned(),
-    )
-}
 
 fn ids(body: &Value) -> Vec<u64> {
     body["data"]

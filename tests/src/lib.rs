@@ -12,6 +12,7 @@ pub mod control;
 pub mod control_client;
 pub mod delivery;
 pub mod local_aws;
+pub mod pipeline;
 pub mod state;
 
 use std::net::SocketAddr;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
 use pixlpay_sync::aws::{
     DynamoProductStore, DynamoSyncState, EventBridgePublisher, create_products_table, create_state_table,
 };
@@ -84,16 +85,6 @@ impl LocalAws {
             .expect("create queue")
             .queue_url
             .unwrap();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue arn")
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
         let event_source = "pixlpay-sync".to_owned();
         let rule = unique_name("all-changes");
         eventbridge
@@ -104,20 +95,7 @@ impl LocalAws {
             .send()
             .await
             .expect("put rule");
-        let target = aws_sdk_eventbridge::types::Target::builder()
-            .id("queue")
-            .arn(queue_arn)
-            .build()
-            .unwrap();
-        eventbridge
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(&bus)
-            .targets(target)
-            .send()
-            .await
-            .expect("put targets");
-        Self {
+        let this = Self {
             config,
             dynamodb,
             sqs,
@@ -127,7 +105,112 @@ impl LocalAws {
             bus,
             queue_url,
             event_source,
+        };
+        let queue_arn = this.queue_arn(&this.queue_url).await;
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("queue")
+            .arn(queue_arn)
+            .build()
+            .unwrap();
+        this.eventbridge
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&this.bus)
+            .targets(target)
+            .send()
+            .await
+            .expect("put targets");
+        this
+    }
+
+    /// A product work queue with its DLQ: messages become visible again `visibility_timeout_secs` after a receive
+    /// and move to the DLQ on receive number `max_receive + 1`. Returns (queue URL, DLQ URL).
+    pub async fn work_queue(&self, visibility_timeout_secs: u32, max_receive: u32) -> (String, String) {
+        let dlq_url = self
+            .sqs
+            .create_queue()
+            .queue_name(unique_name("work-dlq"))
+            .send()
+            .await
+            .expect("create DLQ")
+            .queue_url
+            .unwrap();
+        let dlq_arn = self.queue_arn(&dlq_url).await;
+        let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive.to_string()});
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(unique_name("work"))
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_secs.to_string(),
+            )
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .send()
+            .await
+            .expect("create work queue")
+            .queue_url
+            .unwrap();
+        (url, dlq_url)
+    }
+
+    async fn queue_arn(&self, url: &str) -> String {
+        self.sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue arn")
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone()
+    }
+
+    /// Receives (and deletes) every message now visible on `queue_url`: their bodies.
+    pub async fn take_messages(&self, queue_url: &str) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for message in messages {
+                bodies.push(message.body.clone().unwrap_or_default());
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(message.receipt_handle.unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
         }
+    }
+
+    /// Every item of the sync-state table, as JSON.
+    pub async fn state_items(&self) -> Vec<Value> {
+        let output = self
+            .dynamodb
+            .scan()
+            .table_name(&self.state_table)
+            .send()
+            .await
+            .expect("scan state");
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_dynamo::from_item::<HashMap<String, AttributeValue>, Value>(item).expect("item"))
+            .collect()
     }
 
     pub fn product_store(&self) -> DynamoProductStore {

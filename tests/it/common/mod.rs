@@ -12,6 +12,7 @@ use axum::routing::post;
 use pixlpay_sim::{SimConfig, Simulator};
 use pixlpay_sync::Secret;
 use pixlpay_sync::pixlpay::{PixlpayClient, PixlpayConfig, RetryPolicy};
+use serde_json::{Value, json};
 
 pub const TOKEN: &str = "sk_test_simulator";
 
@@ -100,4 +101,33 @@ async fn record(State(receiver): State<Receiver>, headers: HeaderMap, body: Byte
     receiver.received.lock().unwrap().push(Received { headers, body });
     let status = receiver.script.lock().unwrap().pop_front().unwrap_or(200);
     StatusCode::from_u16(status).unwrap()
+}
+
+/// Raw API call with the default token: (status, headers, body).
+pub async fn api(
+    sim: &Simulator,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let url = format!("{}/api/external/v1/{path}", sim.store_url());
+    let mut request = reqwest::Client::new()
+        .request(method.parse().unwrap(), url)
+        .bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Registers a webhook through the API and returns (id, secret).
+pub async fn register(sim: &Simulator, url: &str, events: &[&str]) -> (u64, String) {
+    let (status, _, body) = api(sim, "POST", "webhooks", Some(json!({"url": url, "events": events}))).await;
+    assert_eq!(status, 201, "{body}");
+    (
+        body["data"]["id"].as_u64().unwrap(),
+        body["data"]["secret"].as_str().unwrap().to_owned(),
+    )
 }
