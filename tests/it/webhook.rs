@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::{client, register, simulator};
 use pixlpay_sim::local_aws::LocalAws;
 use pixlpay_sim::pipeline::{PollerSettings, SqsPoller, bind_webhook, invoke, receive_batch, serve_webhook};
-use pixlpay_sim::{Faults, Simulator};
+use pixlpay_sim::{Faults, LOCAL_WEBHOOK_SECRET, Simulator};
 use pixlpay_sync::Secret;
 use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState, EventBridgePublisher, SqsWorkQueue};
 use pixlpay_sync::handlers::webhook::{WebhookConfig, WebhookHandler};
@@ -780,4 +780,60 @@ async fn a_failing_message_is_retried_alone_and_a_poison_message_ends_in_the_dlq
     assert!(receive_batch(&aws.sqs, &queue_url, settings).await.is_empty());
     let dead = aws.take_messages(&dlq_url).await;
     assert_eq!(dead, ["{\"product_id\": \"not a number\"}"]);
+}
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The `events/webhook-*.json` fixtures are API Gateway HTTP API events, decoded by lambda_http exactly as in Lambda
+/// (`cargo lambda invoke webhook --data-file ...`), and verify with the local secret.
+#[tokio::test]
+async fn the_webhook_fixtures_drive_the_function_entry_point() {
+    let aws = LocalAws::new("wh-fixture").await;
+    let (queue_url, _) = aws.work_queue(30, 3).await;
+    let handler = handler(&aws, &queue_url, LOCAL_WEBHOOK_SECRET);
+    for (name, status, outcome) in [
+        ("webhook-product-updated.json", 200, "queued"),
+        ("webhook-product-updated.json", 200, "duplicate"),
+        ("webhook-product-deleted-v1.json", 200, "queued"),
+        ("webhook-bad-signature.json", 401, "invalid_signature"),
+    ] {
+        let request = lambda_http::request::from_str(&fixture(name)).expect("an API Gateway HTTP API event");
+        let response = handler.handle_http(request).await;
+        assert_eq!(response.status().as_u16(), status, "{name}");
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        let got = body.get("status").or_else(|| body.get("error")).unwrap();
+        assert_eq!(got, outcome, "{name}: {body}");
+    }
+    let queued: Vec<WorkMessage> = aws
+        .take_messages(&queue_url)
+        .await
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    let kinds: Vec<_> = queued.iter().map(|m| (m.product_id, m.event)).collect();
+    assert_eq!(kinds, [(1, ProductEventKind::Updated), (2, ProductEventKind::Deleted)]);
+    assert_eq!(queued[1].delivery_id.as_deref(), Some("12345"), "V1 without id: the X-Webhook-ID header");
+}
+
+/// `events/product-worker-batch.json` is an SQS event as Lambda delivers it: two events for product 1 (one read),
+/// a delete for product 2 that Pixlpay still serves (so it is stored, not deleted).
+#[tokio::test]
+async fn the_worker_fixture_drives_the_function_entry_point() {
+    let sim = simulator(3, FAST).await;
+    let aws = LocalAws::new("wk-fixture").await;
+    let (queue_url, _) = aws.work_queue(30, 3).await;
+    let worker = worker(&sim, &aws, &queue_url);
+    sim.control().reset_stats().await;
+    let event: aws_lambda_events::sqs::SqsEvent =
+        serde_json::from_str(&fixture("product-worker-batch.json")).expect("an SQS event");
+    let deadline = std::time::SystemTime::now() + Duration::from_secs(30);
+    let response = pixlpay_sync::handlers::product_worker::handle(&worker, &event, deadline).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(sim.control().count("GET /products/{id}", 200).await, 2, "one read per product");
+    let items = aws.products().await;
+    assert!(!items[&1].deleted && !items[&2].deleted);
+    assert_eq!(items[&1].source, pixlpay_sync::sync::WriteSource::Webhook);
 }
