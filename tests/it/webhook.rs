@@ -815,7 +815,11 @@ async fn the_webhook_fixtures_drive_the_function_entry_point() {
         .collect();
     let kinds: Vec<_> = queued.iter().map(|m| (m.product_id, m.event)).collect();
     assert_eq!(kinds, [(1, ProductEventKind::Updated), (2, ProductEventKind::Deleted)]);
-    assert_eq!(queued[1].delivery_id.as_deref(), Some("12345"), "V1 without id: the X-Webhook-ID header");
+    assert_eq!(
+        queued[1].delivery_id.as_deref(),
+        Some("12345"),
+        "V1 without id: the X-Webhook-ID header"
+    );
 }
 
 /// `events/product-worker-batch.json` is an SQS event as Lambda delivers it: two events for product 1 (one read),
@@ -832,7 +836,11 @@ async fn the_worker_fixture_drives_the_function_entry_point() {
     let deadline = std::time::SystemTime::now() + Duration::from_secs(30);
     let response = pixlpay_sync::handlers::product_worker::handle(&worker, &event, deadline).await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(sim.control().count("GET /products/{id}", 200).await, 2, "one read per product");
+    assert_eq!(
+        sim.control().count("GET /products/{id}", 200).await,
+        2,
+        "one read per product"
+    );
     let items = aws.products().await;
     assert!(!items[&1].deleted && !items[&2].deleted);
     assert_eq!(items[&1].source, pixlpay_sync::sync::WriteSource::Webhook);

@@ -1,4 +1,4 @@
-//! `pixlpay-bench`: the full sync's speed and cost, printed as a table (`./dev bench`).
+//! `pixlpay-bench`: the full sync's and the webhooks' speed and cost, printed as tables (`./dev bench`).
 //!
 //! Runs `pixlpay-sim` as its own process (so its memory is not counted), syncs its catalog into MiniStack, and for
 //! each phase reports wall time against two baselines measured in the same run: the rate-limit floor
@@ -9,6 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+
+#[path = "bench_webhook.rs"]
+mod bench_webhook;
 use pixlpay_sim::local_aws::LocalAws;
 use pixlpay_sim::{Faults, SimControl};
 use pixlpay_sync::Secret;
@@ -31,6 +34,14 @@ struct Args {
     /// Share of products changed before the third sync.
     #[arg(long, default_value_t = 0.01)]
     changed: f64,
+    /// Signed deliveries timed in process for the webhook handler's latency.
+    #[arg(long, default_value_t = 20_000)]
+    webhook_requests: usize,
+    /// Product changes in the end-to-end webhook burst, spread over `--burst-products`.
+    #[arg(long, default_value_t = 1_000)]
+    burst_changes: u64,
+    #[arg(long, default_value_t = 100)]
+    burst_products: u64,
     /// Path of the pixlpay-sim binary.
     #[arg(long, default_value = "target/release/pixlpay-sim")]
     sim: String,
@@ -222,4 +233,7 @@ async fn main() {
         "\nsimulator saw (requests by route and status): {}",
         sim_stats["routes"].take()
     );
+
+    bench_webhook::handler_latency(args.webhook_requests).await;
+    bench_webhook::end_to_end(&url, args.rpm, args.burst_products, args.burst_changes).await;
 }

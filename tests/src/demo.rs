@@ -5,16 +5,21 @@
 //!   shared code;
 //! - `setup ENV_FILE`: create the tables, bus and an event queue in MiniStack, write the function's settings;
 //! - `change`: change the store (silently: the full sync, not a webhook, must find these);
+//! - `live`: change the store with webhooks (Pixlpay delivers them to the webhook function's URL);
+//! - `pump ENV_FILE`: Lambda's SQS trigger for the worker: hand queued work to `product-worker` through the runtime
+//!   emulator of `cargo lambda watch` until the queue stays empty;
 //! - `table ENV_FILE`: the Products table, the last run and the events on the bus.
 
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use pixlpay_sim::local_aws::{LocalAws, sdk_config};
-use pixlpay_sim::{Faults, SimControl};
+use pixlpay_sim::pipeline::{PollerSettings, receive_batch};
+use pixlpay_sim::{Faults, LOCAL_WEBHOOK_SECRET, SimControl};
 use pixlpay_sync::Secret;
 use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState};
 use pixlpay_sync::pixlpay::{PixlpayClient, PixlpayConfig};
@@ -36,15 +41,41 @@ async fn main() -> Result {
         (Some("client"), _) => client_and_webhooks().await,
         (Some("setup"), Some(env_file)) => setup(env_file).await,
         (Some("change"), _) => change().await,
+        (Some("live"), _) => live().await,
+        (Some("pump"), Some(env_file)) => pump(env_file).await,
         (Some("table"), Some(env_file)) => table(env_file).await,
-        _ => Err("usage: pixlpay-demo client | setup ENV_FILE | change | table ENV_FILE".into()),
+        _ => Err("usage: pixlpay-demo client | setup ENV_FILE | change | live | pump ENV_FILE | table ENV_FILE".into()),
     }
 }
 
+/// Where `cargo lambda watch` serves the webhook function as a function URL.
+const WEBHOOK_FUNCTION_URL: &str = "http://127.0.0.1:9000/lambda-url/webhook/webhooks/pixlpay";
+/// The runtime emulator's invoke API (the one `cargo lambda invoke` uses).
+const WORKER_INVOKE_URL: &str = "http://127.0.0.1:9000/2015-03-31/functions/product-worker/invocations";
+
 async fn setup(env_file: &str) -> Result {
     let aws = LocalAws::new("demo").await;
+    let (work_queue, work_dlq) = aws.work_queue(30, 3).await;
     let store_url = env("PIXLPAY_STORE_URL", "http://127.0.0.1:8480");
+    // Register the webhook function's local URL with Pixlpay; it answers with the signing secret. The function
+    // accepts that secret and the local one the fixtures in events/ are signed with (as during a rotation).
+    let created: Value = reqwest::Client::new()
+        .post(format!("{store_url}/api/external/v1/webhooks"))
+        .bearer_auth("sk_test_simulator")
+        .json(&json!({"url": WEBHOOK_FUNCTION_URL,
+                      "events": ["product.created", "product.updated", "product.deleted"]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let secret = created["data"]["secret"]
+        .as_str()
+        .ok_or("no secret in the webhook creation response")?;
+    let secrets = format!("{secret},{LOCAL_WEBHOOK_SECRET}");
     let settings = [
+        ("WEBHOOK_SECRETS", secrets.as_str()),
+        ("WORK_QUEUE_URL", &work_queue),
+        ("DEMO_WORK_DLQ_URL", &work_dlq),
         ("PIXLPAY_STORE_URL", store_url.as_str()),
         ("PIXLPAY_API_TOKEN", "sk_test_simulator"),
         ("PIXLPAY_RPM", "600"),
@@ -64,7 +95,77 @@ async fn setup(env_file: &str) -> Result {
         "   created tables {} and {}, bus {} with a queue behind it",
         aws.products_table, aws.state_table, aws.bus
     );
+    println!("   created the product work queue and its DLQ");
+    println!("   registered the webhook function's URL {WEBHOOK_FUNCTION_URL} with Pixlpay");
     println!("   function settings written to {env_file}");
+    Ok(())
+}
+
+async fn live() -> Result {
+    let sim = SimControl::new(&env("PIXLPAY_STORE_URL", "http://127.0.0.1:8480"));
+    sim.update_product(5, json!({"price": "3.33"}), false).await;
+    for n in 1..=10 {
+        sim.update_product(12, json!({"price": format!("12.{n:02}")}), false)
+            .await;
+    }
+    sim.delete_product(6, false).await;
+    println!("   changed product 5, changed product 12 ten times, deleted 6 (webhooks sent)");
+    Ok(())
+}
+
+fn read_env_file(env_file: &str) -> Result<std::collections::HashMap<String, String>> {
+    Ok(std::fs::read_to_string(env_file)?
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect())
+}
+
+async fn pump(env_file: &str) -> Result {
+    let vars = read_env_file(env_file)?;
+    let config = sdk_config(vars.get("AWS_ENDPOINT_URL").map(String::as_str)).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = &vars["WORK_QUEUE_URL"];
+    let settings = PollerSettings {
+        batching_window: Duration::from_secs(1),
+        ..PollerSettings::default()
+    };
+    let http = reqwest::Client::new();
+    let (mut batches, mut messages, mut idle) = (0, 0, 0);
+    // Until the queue stayed empty for three long polls in a row.
+    while idle < 3 {
+        let records = receive_batch(&sqs, queue_url, settings).await;
+        if records.is_empty() {
+            idle += 1;
+            continue;
+        }
+        idle = 0;
+        let mut event = SqsEvent::default();
+        event.records = records;
+        let response: SqsBatchResponse = http.post(WORKER_INVOKE_URL).json(&event).send().await?.json().await?;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        batches += 1;
+        messages += event.records.len();
+        for record in &event.records {
+            if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
+                let handle = record.receipt_handle.clone().unwrap_or_default();
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
+            }
+        }
+        println!(
+            "   batch {batches}: {} messages, {} reported failed",
+            event.records.len(),
+            failed.len()
+        );
+    }
+    println!("   the worker took {messages} messages in {batches} batches; the queue is empty");
     Ok(())
 }
 
@@ -85,18 +186,16 @@ async fn change() -> Result {
 }
 
 async fn table(env_file: &str) -> Result {
-    let vars: std::collections::HashMap<String, String> = std::fs::read_to_string(env_file)?
-        .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect();
+    let vars = read_env_file(env_file)?;
     let config = sdk_config(vars.get("AWS_ENDPOINT_URL").map(String::as_str)).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let store = DynamoProductStore::new(dynamodb.clone(), &vars["PRODUCTS_TABLE"]);
     let state = DynamoSyncState::new(dynamodb, &vars["SYNC_STATE_TABLE"]);
     let active = store.active_ids().await?;
-    let sample = store.get_many(&[3, 30, 40]).await?;
+    let sample_ids = [3, 5, 6, 12, 30, 40];
+    let sample = store.get_many(&sample_ids).await?;
     println!("   Products table: {} active products", active.len());
-    for id in [3, 30, 40] {
+    for id in sample_ids {
         if let Some(item) = sample.get(&id) {
             println!(
                 "     {}: {:?} price {} deleted={} version={} source={}",
@@ -125,6 +224,9 @@ async fn table(env_file: &str) -> Result {
             c.dynamodb_writes,
             c.events_published
         );
+    }
+    if let Some(webhook) = state.status().await?.get("last_webhook") {
+        println!("   last webhook: {webhook}");
     }
     let sqs = aws_sdk_sqs::Client::new(&config);
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
