@@ -126,6 +126,8 @@ pub struct StorageSettings {
     pub state_table: String,
     pub event_bus: String,
     pub event_source: String,
+    /// How long audit entries are kept.
+    pub audit_ttl: Duration,
 }
 
 impl StorageSettings {
@@ -135,6 +137,15 @@ impl StorageSettings {
             state_table: env.required("SYNC_STATE_TABLE")?,
             event_bus: env.required("EVENT_BUS_NAME")?,
             event_source: env.get("EVENT_SOURCE").unwrap_or_else(|| "pixlpay-sync".into()),
+            audit_ttl: Duration::from_secs(
+                env.parsed(
+                    "AUDIT_TTL_DAYS",
+                    90u64,
+                    |d| (1..=3650).contains(d),
+                    "days from 1 to 3650",
+                )? * 24
+                    * 3600,
+            ),
         })
     }
 }
@@ -288,6 +299,20 @@ mod tests {
         assert_eq!(
             StorageSettings::from_env(&env(&[])).unwrap_err().variable,
             "PRODUCTS_TABLE"
+        );
+        let tables = [
+            ("PRODUCTS_TABLE", "p"),
+            ("SYNC_STATE_TABLE", "s"),
+            ("EVENT_BUS_NAME", "b"),
+        ];
+        assert_eq!(
+            StorageSettings::from_env(&env(&tables)).unwrap().audit_ttl,
+            Duration::from_secs(90 * 24 * 3600)
+        );
+        let zero = [tables[0], tables[1], tables[2], ("AUDIT_TTL_DAYS", "0")];
+        assert_eq!(
+            StorageSettings::from_env(&env(&zero)).unwrap_err().variable,
+            "AUDIT_TTL_DAYS"
         );
         assert_eq!(
             full_sync_config(&env(&[("SYNC_PAGE_SIZE", "500")]))

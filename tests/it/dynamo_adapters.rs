@@ -6,7 +6,10 @@ use std::collections::HashSet;
 use pixlpay_sim::local_aws::{sdk_config, unique_name};
 use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState, create_products_table, create_state_table};
 use pixlpay_sync::product::Product;
-use pixlpay_sync::sync::{ProductItem, ProductStore, RunRecord, RunStatus, SyncState, WriteSource};
+use pixlpay_sync::sync::{
+    AuditAction, AuditEntry, AuditLog, ProductItem, ProductStore, RunRecord, RunStatus, SyncState, WriteContext,
+    WriteSource,
+};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -164,5 +167,55 @@ async fn checkpoints_and_the_unfinished_run_pointer_survive_between_invocations(
             run.run_id.as_str(),
             "{name}"
         );
+    }
+}
+
+#[tokio::test]
+async fn audit_entries_come_back_newest_first_per_product_past_one_batch() {
+    for (name, endpoint) in endpoints() {
+        let (_, state) = tables(&endpoint).await;
+        let context = WriteContext {
+            run_id: Some("fs-1".into()),
+            delivery_id: None,
+        };
+        let old = item(1, "1.00", None);
+        let new = item(1, "2.00", Some(1));
+        let base = OffsetDateTime::now_utc();
+        // 30 entries for product 1 (more than one BatchWriteItem), one for product 2.
+        let mut entries: Vec<AuditEntry> = (0..30)
+            .map(|n| {
+                let mut e = AuditEntry::new(
+                    AuditAction::Updated,
+                    1,
+                    WriteSource::FullSync,
+                    &context,
+                    Some(&old),
+                    Some(&new),
+                );
+                e.at = base + time::Duration::milliseconds(n);
+                e
+            })
+            .collect();
+        entries.push(AuditEntry::new(
+            AuditAction::Created,
+            2,
+            WriteSource::Webhook,
+            &context,
+            None,
+            Some(&new),
+        ));
+        state.append(&entries).await.unwrap();
+        let got = state.audit_entries(1, 50).await.unwrap();
+        assert_eq!(got.len(), 30, "{name}");
+        assert!(got.windows(2).all(|w| w[0].at > w[1].at), "{name}: newest first");
+        assert_eq!(got[0], entries[29], "{name}: round trip");
+        assert_eq!(got[0].changed_fields, ["price"], "{name}");
+        assert_eq!(state.audit_entries(1, 5).await.unwrap().len(), 5, "{name}");
+        assert_eq!(
+            state.audit_entries(2, 50).await.unwrap()[0].action,
+            AuditAction::Created,
+            "{name}"
+        );
+        assert!(state.audit_entries(3, 50).await.unwrap().is_empty(), "{name}");
     }
 }

@@ -14,8 +14,8 @@ use pixlpay_sync::handlers::full_sync::{FullSyncHandlerError, handle};
 use pixlpay_sync::pixlpay::{ClientStatsSnapshot, PixlpayClient, PixlpayError, ProductPage};
 use pixlpay_sync::product::{Product, ProductId};
 use pixlpay_sync::sync::{
-    Catalog, FullSync, FullSyncConfig, ProductWriter, RunOptions, RunOutcome, RunRecord, RunStatus, SyncState, View,
-    WriteContext, WriteSource,
+    AuditAction, AuditLog, Catalog, FullSync, FullSyncConfig, ProductWriter, RunOptions, RunOutcome, RunRecord,
+    RunStatus, SyncState, View, WriteContext, WriteSource,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -304,14 +304,10 @@ async fn a_newer_state_from_a_webhook_is_never_overwritten_by_an_older_full_sync
     let newer = live.get_product(42).await.unwrap();
     let store = aws.product_store();
     let writer = ProductWriter::new(&store, WriteSource::Webhook, WriteContext::default());
-    assert_eq!(
-        writer
-            .upsert_all(&[newer], fetched_at, 1, View::Single)
-            .await
-            .unwrap()
-            .writes,
-        1
-    );
+    let report = writer.upsert_all(&[newer], fetched_at, 1, View::Single).await.unwrap();
+    assert_eq!(report.writes, 1);
+    // The worker appends the writer's audit entries; so does this stand-in.
+    aws.sync_state().append(&report.audit).await.unwrap();
     // ...then the full sync writes what it read.
     let stale_sync = full_sync(
         EarlierPages {
@@ -327,6 +323,23 @@ async fn a_newer_state_from_a_webhook_is_never_overwritten_by_an_older_full_sync
     assert_eq!(
         (item.price.to_string().as_str(), item.source),
         ("42.42", WriteSource::Webhook)
+    );
+    // The audit trail says why: created by the first run, updated by the webhook, the older read refused.
+    let audit = aws.sync_state().audit_entries(42, 50).await.unwrap();
+    let steps: Vec<_> = audit.iter().map(|e| (e.action, e.source)).collect();
+    assert_eq!(
+        steps,
+        [
+            (AuditAction::Stale, WriteSource::FullSync),
+            (AuditAction::Updated, WriteSource::Webhook),
+            (AuditAction::Created, WriteSource::FullSync),
+        ]
+    );
+    assert_eq!(audit[0].run_id.as_deref(), Some(run.run_id.as_str()));
+    assert_eq!(audit[0].old_hash.as_ref(), Some(&item.content_hash));
+    assert_eq!(
+        audit[1].changed_fields,
+        ["delivery_servers", "pixlpay_updated_at", "price"]
     );
 }
 
@@ -463,6 +476,14 @@ async fn rate_limits_and_server_errors_slow_the_run_and_an_invalid_product_is_re
     sim.control().update_product(123, json!({"price": "1.23"}), true).await;
     let run = completed(&sync, "b").await;
     assert_eq!((run.counts.created, run.counts.deleted, run.counts.invalid), (1, 0, 0));
+    let audit = aws.sync_state().audit_entries(123, 50).await.unwrap();
+    let steps: Vec<_> = audit.iter().map(|e| e.action).collect();
+    assert_eq!(steps, [AuditAction::Created, AuditAction::Invalid]);
+    assert!(
+        audit[1].reason.as_deref().is_some_and(|r| r.contains("price")),
+        "{:?}",
+        audit[1]
+    );
 }
 
 #[tokio::test]

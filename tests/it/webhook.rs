@@ -16,7 +16,9 @@ use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState, EventBridgePublishe
 use pixlpay_sync::handlers::webhook::{WebhookConfig, WebhookHandler};
 use pixlpay_sync::ingest::{WorkMessage, WorkQueue};
 use pixlpay_sync::pixlpay::PixlpayClient;
-use pixlpay_sync::sync::{FullSync, FullSyncConfig, ProductWorker, RunOptions, RunOutcome, WorkerConfig};
+use pixlpay_sync::sync::{
+    AuditAction, FullSync, FullSyncConfig, ProductWorker, RunOptions, RunOutcome, WorkerConfig, WriteSource,
+};
 use pixlpay_sync::webhook::{ProductEventKind, WebhookSecrets, sign};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -26,7 +28,7 @@ const FAST: u32 = 100_000;
 const PRODUCT_EVENTS: [&str; 3] = ["product.created", "product.updated", "product.deleted"];
 
 type Handler = WebhookHandler<DynamoSyncState, SqsWorkQueue>;
-type Worker = ProductWorker<PixlpayClient, DynamoProductStore, EventBridgePublisher, SqsWorkQueue>;
+type Worker = ProductWorker<PixlpayClient, DynamoProductStore, EventBridgePublisher, SqsWorkQueue, DynamoSyncState>;
 
 /// Everything between Pixlpay and the table, each part real and local.
 struct Pipeline {
@@ -51,6 +53,7 @@ fn worker(sim: &Simulator, aws: &LocalAws, queue_url: &str) -> Worker {
         store: aws.product_store(),
         events: aws.publisher(),
         queue: SqsWorkQueue::new(aws.sqs.clone(), queue_url),
+        audit: aws.sync_state(),
         config: WorkerConfig::default(),
     }
 }
@@ -225,6 +228,22 @@ async fn a_change_in_pixlpay_is_in_the_table_and_on_the_bus_within_seconds() {
         .await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["detail-type"], "ProductDeleted");
+
+    // The product's audit trail, newest first: each write, its source, the delivery behind it, what changed.
+    let audit = p.aws.sync_state().audit_entries(3, 50).await.unwrap();
+    let actions: Vec<_> = audit.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [AuditAction::Deleted, AuditAction::Updated, AuditAction::Created]
+    );
+    assert!(
+        audit
+            .iter()
+            .all(|e| e.source == WriteSource::Webhook && e.delivery_id.is_some())
+    );
+    assert_eq!(audit[1].changed_fields, ["pixlpay_updated_at", "price"]);
+    assert_eq!(audit[0].changed_fields, ["deleted", "deleted_at"]);
+    assert_eq!(audit[1].new_hash, audit[0].old_hash);
 
     let status = p.aws.sync_state().status().await.unwrap();
     assert_eq!(status["last_webhook"]["event"], "product.deleted");

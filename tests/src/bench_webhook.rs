@@ -170,6 +170,7 @@ pub async fn end_to_end(url: &str, rpm: u32, products: u64, changes: u64) {
         store: aws.product_store(),
         events: aws.publisher(),
         queue: SqsWorkQueue::new(aws.sqs.clone(), &queue_url),
+        audit: aws.sync_state(),
         config: WorkerConfig::default(),
     });
     let poller = SqsPoller::start(aws.sqs.clone(), queue_url.clone(), worker, PollerSettings::default());

@@ -20,7 +20,7 @@ use axum::response::IntoResponse;
 use pixlpay_sync::handlers::product_worker;
 use pixlpay_sync::handlers::webhook::WebhookHandler;
 use pixlpay_sync::ingest::{DeliveryLog, WorkQueue};
-use pixlpay_sync::sync::{Catalog, EventPublisher, ProductStore, ProductWorker};
+use pixlpay_sync::sync::{AuditLog, Catalog, EventPublisher, ProductStore, ProductWorker};
 
 /// The path the HTTP API routes to the webhook function.
 pub const WEBHOOK_PATH: &str = "/webhooks/pixlpay";
@@ -92,10 +92,10 @@ impl Default for PollerSettings {
 }
 
 impl SqsPoller {
-    pub fn start<C, S, E, Q>(
+    pub fn start<C, S, E, Q, A>(
         sqs: aws_sdk_sqs::Client,
         queue_url: String,
-        worker: Arc<ProductWorker<C, S, E, Q>>,
+        worker: Arc<ProductWorker<C, S, E, Q, A>>,
         settings: PollerSettings,
     ) -> Self
     where
@@ -103,6 +103,7 @@ impl SqsPoller {
         S: ProductStore + 'static,
         E: EventPublisher + 'static,
         Q: WorkQueue + 'static,
+        A: AuditLog + 'static,
     {
         let stop = Arc::new(AtomicBool::new(false));
         let batches = Arc::new(AtomicU64::new(0));
@@ -182,10 +183,10 @@ pub async fn receive_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, settings:
 
 /// Invokes the worker handler with `records` and deletes every message it did not report as failed. Returns the
 /// ids reported as failed.
-pub async fn invoke<C, S, E, Q>(
+pub async fn invoke<C, S, E, Q, A>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
-    worker: &ProductWorker<C, S, E, Q>,
+    worker: &ProductWorker<C, S, E, Q, A>,
     records: Vec<SqsMessage>,
     timeout: Duration,
 ) -> Vec<String>
@@ -194,6 +195,7 @@ where
     S: ProductStore,
     E: EventPublisher,
     Q: WorkQueue,
+    A: AuditLog,
 {
     let mut event = SqsEvent::default();
     event.records = records;

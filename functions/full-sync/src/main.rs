@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
     let sync = FullSync {
         catalog: PixlpayClient::new(pixlpay.client_config(token))?,
         store: DynamoProductStore::new(dynamodb.clone(), &storage.products_table),
-        state: DynamoSyncState::new(dynamodb, &storage.state_table),
+        state: DynamoSyncState::new(dynamodb, &storage.state_table).with_audit_ttl(storage.audit_ttl),
         events: EventBridgePublisher::new(
             aws_sdk_eventbridge::Client::new(&aws),
             &storage.event_bus,

@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use aws_config::BehaviorVersion;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use pixlpay_sync::aws::{DynamoProductStore, EventBridgePublisher, SqsWorkQueue};
+use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState, EventBridgePublisher, SqsWorkQueue};
 use pixlpay_sync::config::{Env, PixlpaySettings, StorageSettings, worker_config};
 use pixlpay_sync::handlers::product_worker::handle;
 use pixlpay_sync::pixlpay::PixlpayClient;
@@ -21,15 +21,17 @@ async fn main() -> Result<(), Error> {
     let config = worker_config(&env)?;
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let token = pixlpay.token.resolve(&aws_sdk_ssm::Client::new(&aws)).await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let worker = ProductWorker {
         catalog: PixlpayClient::new(pixlpay.client_config(token))?,
-        store: DynamoProductStore::new(aws_sdk_dynamodb::Client::new(&aws), &storage.products_table),
+        store: DynamoProductStore::new(dynamodb.clone(), &storage.products_table),
         events: EventBridgePublisher::new(
             aws_sdk_eventbridge::Client::new(&aws),
             &storage.event_bus,
             &storage.event_source,
         ),
         queue: SqsWorkQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url),
+        audit: DynamoSyncState::new(dynamodb, &storage.state_table).with_audit_ttl(storage.audit_ttl),
         config,
     };
     run(service_fn(|event: LambdaEvent<SqsEvent>| {

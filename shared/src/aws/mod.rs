@@ -1,6 +1,7 @@
 //! Adapters at the edge: the ports of [`crate::sync`] implemented on DynamoDB and EventBridge, secrets from SSM,
 //! and table creation for local runs (in AWS the SAM template creates the tables).
 
+mod audit;
 mod deliveries;
 mod eventbridge;
 mod products;
@@ -14,7 +15,7 @@ pub use products::DynamoProductStore;
 pub use provision::{create_products_table, create_state_table};
 pub use secrets::{SecretSource, SecretSourceError};
 pub use sqs::SqsWorkQueue;
-pub use state::DynamoSyncState;
+pub use state::{DEFAULT_AUDIT_TTL, DynamoSyncState};
 
 use std::collections::HashMap;
 

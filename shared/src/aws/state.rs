@@ -24,10 +24,14 @@ use crate::sync::{RunRecord, RunStatus, StoreError, SyncState};
 /// Checkpoints outlive any run by far, then expire.
 const CHECKPOINT_TTL_SECS: i64 = 14 * 24 * 3600;
 
+/// How long audit entries are kept unless configured.
+pub const DEFAULT_AUDIT_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
 #[derive(Clone, Debug)]
 pub struct DynamoSyncState {
     client: Client,
     table: String,
+    audit_ttl: std::time::Duration,
 }
 
 pub(super) fn s(value: impl Into<String>) -> AttributeValue {
@@ -43,7 +47,18 @@ impl DynamoSyncState {
         Self {
             client,
             table: table.into(),
+            audit_ttl: DEFAULT_AUDIT_TTL,
         }
+    }
+
+    /// Keeps audit entries this long (DynamoDB TTL).
+    pub fn with_audit_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.audit_ttl = ttl;
+        self
+    }
+
+    pub(super) fn audit_ttl(&self) -> std::time::Duration {
+        self.audit_ttl
     }
 
     pub fn table(&self) -> &str {

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::time_left;
 use crate::ingest::WorkQueue;
-use crate::sync::{BatchOutcome, Catalog, EventPublisher, ProductStore, ProductWorker, QueuedMessage};
+use crate::sync::{AuditLog, BatchOutcome, Catalog, EventPublisher, ProductStore, ProductWorker, QueuedMessage};
 
 /// Stop starting products this long before the Lambda deadline (a quarter of the time left, at most 10 s).
 fn margin(remaining: Duration) -> Duration {
@@ -46,8 +46,8 @@ pub fn batch_response(outcome: &BatchOutcome) -> SqsBatchResponse {
     response
 }
 
-pub async fn handle<C, S, E, Q>(
-    worker: &ProductWorker<C, S, E, Q>,
+pub async fn handle<C, S, E, Q, A>(
+    worker: &ProductWorker<C, S, E, Q, A>,
     event: &SqsEvent,
     deadline: SystemTime,
 ) -> SqsBatchResponse
@@ -56,6 +56,7 @@ where
     S: ProductStore,
     E: EventPublisher,
     Q: WorkQueue,
+    A: AuditLog,
 {
     let remaining = time_left(deadline);
     let messages = queued_messages(event);

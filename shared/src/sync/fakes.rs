@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::audit::AuditEntry;
 use super::events::ChangeEvent;
 use super::full_sync::{FullSync, FullSyncConfig, RunOptions, RunOutcome};
 use super::item::ProductItem;
-use super::ports::{Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
+use super::ports::{AuditLog, Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 use super::run::{RunRecord, RunStatus};
 use crate::pixlpay::{ClientStatsSnapshot, PixlpayError, ProductPage};
 use crate::product::{Product, ProductId};
@@ -137,7 +138,26 @@ impl ProductStore for MemoryStore {
 }
 
 #[derive(Default)]
+pub struct MemoryAudit {
+    pub entries: Mutex<Vec<AuditEntry>>,
+}
+
+impl AuditLog for MemoryAudit {
+    async fn append(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        self.entries.lock().unwrap().extend_from_slice(entries);
+        Ok(())
+    }
+}
+
+impl AuditLog for MemoryState {
+    async fn append(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        self.audit.append(entries).await
+    }
+}
+
+#[derive(Default)]
 pub struct MemoryState {
+    pub audit: MemoryAudit,
     pub lock: Mutex<Option<(String, i64)>>,
     pub runs: Mutex<BTreeMap<String, RunRecord>>,
     pub pages: Mutex<HashMap<String, HashSet<ProductId>>>,

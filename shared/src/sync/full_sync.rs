@@ -7,10 +7,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use super::audit::{AuditAction, AuditEntry};
 use super::decide::{Change, Decision};
 use super::events::WriteContext;
 use super::item::WriteSource;
-use super::ports::{Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
+use super::ports::{AuditLog, Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 use super::run::{RunRecord, RunStatus, new_run_id};
 use super::writer::{ProductWriter, View, WriteReport, plan_upsert};
 use crate::pixlpay::{MAX_PER_PAGE, PageWalker, PixlpayError};
@@ -104,7 +105,7 @@ pub struct FullSync<C, S, T, E> {
     pub config: FullSyncConfig,
 }
 
-impl<C: Catalog, S: ProductStore, T: SyncState, E: EventPublisher> FullSync<C, S, T, E> {
+impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> FullSync<C, S, T, E> {
     /// Runs (or resumes) the full sync under the lock. Errors leave the run paused at its last checkpoint.
     pub async fn run(&self, options: &RunOptions) -> Result<RunOutcome, SyncError> {
         if !self
@@ -214,12 +215,24 @@ impl<C: Catalog, S: ProductStore, T: SyncState, E: EventPublisher> FullSync<C, S
                 .await?;
             self.publish(run, &report).await?;
             let mut ids: Vec<ProductId> = page.products.iter().map(|p| p.id).collect();
+            let mut invalid_audit = Vec::new();
             for invalid in &page.invalid {
                 // An invalid product still exists in Pixlpay: it must not be swept as deleted.
                 ids.extend(invalid.id);
                 tracing::warn!(product_id = invalid.id, run_id = run.run_id, outcome = "invalid", reason = %invalid, "invalid product skipped");
                 run.note_invalid(invalid.to_string());
+                if let Some(id) = invalid.id {
+                    let context = WriteContext {
+                        run_id: Some(run.run_id.clone()),
+                        delivery_id: None,
+                    };
+                    invalid_audit.push(
+                        AuditEntry::new(AuditAction::Invalid, id, WriteSource::FullSync, &context, None, None)
+                            .with_reason(invalid.to_string()),
+                    );
+                }
             }
+            self.state.append(&invalid_audit).await?;
             add_report(run, &report);
             run.counts.seen += ids.len() as u64;
             seen.extend(&ids);
@@ -301,7 +314,9 @@ impl<C: Catalog, S: ProductStore, T: SyncState, E: EventPublisher> FullSync<C, S
         })
     }
 
-    async fn publish(&self, run: &mut RunRecord, report: &WriteReport) -> Result<(), PublishError> {
+    /// Appends the report's audit entries, then publishes its events.
+    async fn publish(&self, run: &mut RunRecord, report: &WriteReport) -> Result<(), SyncError> {
+        self.state.append(&report.audit).await?;
         if !report.events.is_empty() {
             self.events.publish(&report.events).await?;
             run.counts.events_published += report.events.len() as u64;

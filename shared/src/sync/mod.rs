@@ -1,5 +1,6 @@
 //! The sync itself: pure decisions, the shared write path, the full-sync engine, and the ports they need.
 
+mod audit;
 mod decide;
 mod events;
 mod full_sync;
@@ -14,11 +15,12 @@ pub(crate) mod fakes;
 #[cfg(test)]
 mod worker_tests;
 
+pub use audit::{AuditAction, AuditEntry, changed_fields};
 pub use decide::{Change, Decision, Observed, decide_delete, decide_upsert};
 pub use events::{ChangeEvent, ORIGIN, WriteContext};
 pub use full_sync::{DryRunReport, FullSync, FullSyncConfig, RunOptions, RunOutcome, SyncError};
 pub use item::{ProductItem, WriteSource, micros};
-pub use ports::{Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
+pub use ports::{AuditLog, Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 pub use run::{MAX_REASONS, RunCounts, RunRecord, RunStatus, new_run_id};
 pub use worker::{BatchOutcome, ProductWorker, QueuedMessage, WorkerConfig};
 pub use writer::{ProductWriter, UpsertPlan, View, WriteOutcome, WriteReport, plan_upsert};

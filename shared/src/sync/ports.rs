@@ -7,6 +7,7 @@ use std::future::Future;
 use crate::pixlpay::{ClientStatsSnapshot, PixlpayClient, PixlpayError, ProductPage};
 use crate::product::{Product, ProductId};
 
+use super::audit::AuditEntry;
 use super::events::ChangeEvent;
 use super::item::ProductItem;
 use super::run::RunRecord;
@@ -90,4 +91,9 @@ pub trait SyncState: Send + Sync {
 /// Where change events go (EventBridge).
 pub trait EventPublisher: Send + Sync {
     fn publish(&self, events: &[ChangeEvent]) -> impl Future<Output = Result<(), PublishError>> + Send;
+}
+
+/// The audit trail (sync-state table, with a TTL).
+pub trait AuditLog: Send + Sync {
+    fn append(&self, entries: &[AuditEntry]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -14,9 +14,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use super::audit::{AuditAction, AuditEntry};
 use super::events::WriteContext;
 use super::item::{ProductItem, WriteSource, micros};
-use super::ports::{Catalog, EventPublisher, ProductStore};
+use super::ports::{AuditLog, Catalog, EventPublisher, ProductStore};
 use super::writer::{ProductWriter, View, WriteReport};
 use crate::ingest::{WorkMessage, WorkQueue};
 use crate::pixlpay::PixlpayError;
@@ -74,14 +75,16 @@ enum ProductResult {
     Done(WriteReport),
     Skipped,
     Defer(Duration),
-    Failed(String),
+    /// Retried by SQS; an invalid product also leaves an audit entry.
+    Failed(String, Option<AuditEntry>),
 }
 
-pub struct ProductWorker<C, S, E, Q> {
+pub struct ProductWorker<C, S, E, Q, A> {
     pub catalog: C,
     pub store: S,
     pub events: E,
     pub queue: Q,
+    pub audit: A,
     pub config: WorkerConfig,
 }
 
@@ -124,12 +127,13 @@ impl ProductWork {
     }
 }
 
-impl<C, S, E, Q> ProductWorker<C, S, E, Q>
+impl<C, S, E, Q, A> ProductWorker<C, S, E, Q, A>
 where
     C: Catalog,
     S: ProductStore,
     E: EventPublisher,
     Q: WorkQueue,
+    A: AuditLog,
 {
     /// Processes one batch. Work not started by `deadline` is put back on the queue rather than failed.
     pub async fn process(&self, messages: &[QueuedMessage], deadline: Instant) -> BatchOutcome {
@@ -174,6 +178,7 @@ where
             .collect()
             .await;
         let mut published: Vec<(Vec<String>, WriteReport)> = Vec::new();
+        let mut failed_audit = Vec::new();
         for (work, result) in results {
             match result {
                 ProductResult::Done(report) => {
@@ -203,7 +208,7 @@ where
                         }
                     }
                 }
-                ProductResult::Failed(reason) => {
+                ProductResult::Failed(reason, audit) => {
                     tracing::error!(
                         product_id = work.product_id,
                         reason,
@@ -211,15 +216,31 @@ where
                         messages = work.message_ids.len(),
                         "product not processed; its messages are retried"
                     );
+                    failed_audit.extend(audit);
                     outcome.failed.extend(work.message_ids);
                 }
             }
         }
-        self.publish(published, &mut outcome).await;
+        self.publish(published, failed_audit, &mut outcome).await;
         outcome
     }
 
-    async fn publish(&self, published: Vec<(Vec<String>, WriteReport)>, outcome: &mut BatchOutcome) {
+    /// Appends the audit entries, then publishes the events. A failure of either reports the messages behind them.
+    async fn publish(
+        &self,
+        published: Vec<(Vec<String>, WriteReport)>,
+        mut audit: Vec<AuditEntry>,
+        outcome: &mut BatchOutcome,
+    ) {
+        audit.extend(published.iter().flat_map(|(_, r)| r.audit.iter().cloned()));
+        if let Err(e) = self.audit.append(&audit).await {
+            tracing::error!(error = %e, "appending audit entries failed");
+            for (ids, report) in &published {
+                if !report.audit.is_empty() {
+                    outcome.failed.extend(ids.iter().cloned());
+                }
+            }
+        }
         let events: Vec<_> = published.iter().flat_map(|(_, r)| r.events.iter().cloned()).collect();
         if events.is_empty() {
             return;
@@ -232,7 +253,8 @@ where
                 tracing::error!(error = %e, "publishing change events failed");
                 for (ids, report) in published {
                     if !report.events.is_empty() {
-                        outcome.failed.extend(ids);
+                        let new: Vec<String> = ids.into_iter().filter(|id| !outcome.failed.contains(id)).collect();
+                        outcome.failed.extend(new);
                     }
                 }
             }
@@ -286,11 +308,23 @@ where
             }
             Err(PixlpayError::NotFound { .. }) => writer.soft_delete(id, requested_at).await,
             Err(PixlpayError::RateLimited { .. }) => return ProductResult::Defer(self.config.rate_limit_delay),
-            Err(e) => return ProductResult::Failed(format!("reading product {id} from Pixlpay: {e}")),
+            Err(PixlpayError::InvalidProduct(invalid)) => {
+                let audit = AuditEntry::new(
+                    AuditAction::Invalid,
+                    id,
+                    WriteSource::Webhook,
+                    &work.context(),
+                    None,
+                    None,
+                )
+                .with_reason(invalid.to_string());
+                return ProductResult::Failed(format!("product {id} is invalid: {invalid}"), Some(audit));
+            }
+            Err(e) => return ProductResult::Failed(format!("reading product {id} from Pixlpay: {e}"), None),
         };
         match written {
             Ok(report) => ProductResult::Done(report),
-            Err(e) => ProductResult::Failed(format!("writing product {id}: {e}")),
+            Err(e) => ProductResult::Failed(format!("writing product {id}: {e}"), None),
         }
     }
 }

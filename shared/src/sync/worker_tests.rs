@@ -8,8 +8,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::fakes::{FakeCatalog, MemoryEvents, MemoryStore, Refusal};
-use super::{Change, ProductWorker, QueuedMessage, WorkerConfig};
+use super::fakes::{FakeCatalog, MemoryAudit, MemoryEvents, MemoryStore, Refusal};
+use super::{AuditAction, Change, ProductWorker, QueuedMessage, WorkerConfig, WriteSource};
 use crate::ingest::{QueueError, WorkMessage, WorkQueue};
 use crate::webhook::ProductEventKind;
 
@@ -25,7 +25,7 @@ impl WorkQueue for MemoryQueue {
     }
 }
 
-type Worker = ProductWorker<FakeCatalog, MemoryStore, MemoryEvents, MemoryQueue>;
+type Worker = ProductWorker<FakeCatalog, MemoryStore, MemoryEvents, MemoryQueue, MemoryAudit>;
 
 fn worker(catalog: FakeCatalog) -> Worker {
     ProductWorker {
@@ -33,6 +33,7 @@ fn worker(catalog: FakeCatalog) -> Worker {
         store: MemoryStore::default(),
         events: MemoryEvents::default(),
         queue: MemoryQueue::default(),
+        audit: MemoryAudit::default(),
         config: WorkerConfig::default(),
     }
 }
@@ -75,6 +76,15 @@ async fn many_messages_for_one_product_cost_one_read_and_one_event() {
         events[0].delivery_id.as_deref(),
         Some("wh_0,wh_1,wh_2,wh_3,wh_4,wh_5,wh_6,wh_7")
     );
+    let audit = w.audit.entries.lock().unwrap().clone();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (audit[0].action, audit[0].source),
+        (AuditAction::Created, WriteSource::Webhook)
+    );
+    assert_eq!(audit[0].delivery_id, events[0].delivery_id);
+    assert_eq!(audit[0].new_hash.as_ref(), Some(&events[0].product.content_hash));
+    assert!(audit[0].changed_fields.contains(&"price".to_owned()));
 }
 
 #[tokio::test]
@@ -109,6 +119,23 @@ async fn a_delete_is_confirmed_by_a_404_and_a_live_product_survives_its_delete_e
     w.process(&[message(5, 2, ProductEventKind::Updated, None)], later())
         .await;
     assert!(w.store.items.lock().unwrap()[&2].deleted);
+    let actions: Vec<_> = w
+        .audit
+        .entries
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| (e.product_id, e.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (1, AuditAction::Created),
+            (2, AuditAction::Created),
+            (1, AuditAction::Deleted),
+            (2, AuditAction::Deleted)
+        ]
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use time::OffsetDateTime;
 
+use super::audit::{AuditAction, AuditEntry};
 use super::decide::{Change, Decision, Observed, decide_delete, decide_upsert};
 use super::events::{ChangeEvent, WriteContext};
 use super::item::{ProductItem, WriteSource, micros};
@@ -79,16 +80,22 @@ pub struct WriteReport {
     pub stale: u64,
     /// Conditional writes that succeeded (items written).
     pub writes: u64,
+    /// One entry per write and per refused (stale) read, for the audit trail.
+    pub audit: Vec<AuditEntry>,
 }
 
+/// What one product's write did.
+type Written = (WriteOutcome, Option<ChangeEvent>, Option<AuditEntry>);
+
 impl WriteReport {
-    fn add(&mut self, outcome: WriteOutcome, event: Option<ChangeEvent>) {
+    fn add(&mut self, (outcome, event, audit): Written) {
         match outcome {
             WriteOutcome::Written(_) => self.writes += 1,
             WriteOutcome::Unchanged => self.unchanged += 1,
             WriteOutcome::Stale => self.stale += 1,
         }
         self.events.extend(event);
+        self.audit.extend(audit);
     }
 
     pub fn count(&self, change: Change) -> u64 {
@@ -128,8 +135,7 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
             .await;
         let mut report = WriteReport::default();
         for result in results {
-            let (outcome, event) = result?;
-            report.add(outcome, event);
+            report.add(result?);
         }
         Ok(report)
     }
@@ -140,7 +146,7 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
         mut current: Option<ProductItem>,
         fetched_at: OffsetDateTime,
         view: View,
-    ) -> Result<(WriteOutcome, Option<ChangeEvent>), StoreError> {
+    ) -> Result<Written, StoreError> {
         for _ in 0..=MAX_CONFLICT_RETRIES {
             let UpsertPlan {
                 product,
@@ -150,15 +156,30 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
             let product = &product;
             let change = match decision {
                 Decision::Write(change) => change,
-                Decision::Unchanged => return Ok((WriteOutcome::Unchanged, None)),
+                Decision::Unchanged => return Ok((WriteOutcome::Unchanged, None, None)),
                 Decision::Stale => {
                     tracing::info!(
                         product_id = product.id,
                         outcome = "stale",
                         source = self.source.as_str(),
+                        run_id = self.context.run_id,
+                        delivery_id = self.context.delivery_id,
                         "stored state is newer than this read; not written"
                     );
-                    return Ok((WriteOutcome::Stale, None));
+                    let mut audit = AuditEntry::new(
+                        AuditAction::Stale,
+                        product.id,
+                        self.source,
+                        &self.context,
+                        current.as_ref(),
+                        None,
+                    )
+                    .with_reason(format!(
+                        "read with updated_at {} is older than the stored state",
+                        crate::timestamp::format(product.updated_at)
+                    ));
+                    audit.new_hash = Some(hash);
+                    return Ok((WriteOutcome::Stale, None, Some(audit)));
                 }
             };
             let expected = current.as_ref().map(|c| c.version);
@@ -167,8 +188,16 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
             if self.store.put_if_version(&item, expected).await? {
                 tracing::info!(product_id = product.id, outcome = ?change, source = self.source.as_str(),
                     run_id = self.context.run_id, delivery_id = self.context.delivery_id, "product written");
+                let audit = AuditEntry::new(
+                    change.into(),
+                    product.id,
+                    self.source,
+                    &self.context,
+                    current.as_ref(),
+                    Some(&item),
+                );
                 let event = ChangeEvent::new(change, item, current.as_ref(), &self.context);
-                return Ok((WriteOutcome::Written(change), Some(event)));
+                return Ok((WriteOutcome::Written(change), Some(event), Some(audit)));
             }
             current = self.store.get_many(&[product.id]).await?.remove(&product.id);
         }
@@ -184,7 +213,7 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
         let mut report = WriteReport::default();
         for _ in 0..=MAX_CONFLICT_RETRIES {
             let Some(current) = self.store.get_many(&[id]).await?.remove(&id) else {
-                report.add(WriteOutcome::Unchanged, None);
+                report.add((WriteOutcome::Unchanged, None, None));
                 return Ok(report);
             };
             match decide_delete(&current, micros(confirmed_at)) {
@@ -199,19 +228,29 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
                             delivery_id = self.context.delivery_id,
                             "product soft-deleted"
                         );
-                        report.add(
-                            WriteOutcome::Written(change),
-                            Some(ChangeEvent::new(change, item, Some(&current), &self.context)),
-                        );
+                        let audit = AuditEntry::new(
+                            change.into(),
+                            id,
+                            self.source,
+                            &self.context,
+                            Some(&current),
+                            Some(&item),
+                        )
+                        .with_reason("Pixlpay answered 404");
+                        let event = ChangeEvent::new(change, item, Some(&current), &self.context);
+                        report.add((WriteOutcome::Written(change), Some(event), Some(audit)));
                         return Ok(report);
                     }
                 }
                 Decision::Unchanged => {
-                    report.add(WriteOutcome::Unchanged, None);
+                    report.add((WriteOutcome::Unchanged, None, None));
                     return Ok(report);
                 }
                 Decision::Stale => {
-                    report.add(WriteOutcome::Stale, None);
+                    let audit =
+                        AuditEntry::new(AuditAction::Stale, id, self.source, &self.context, Some(&current), None)
+                            .with_reason("a read requested after the 404 shows the product alive");
+                    report.add((WriteOutcome::Stale, None, Some(audit)));
                     return Ok(report);
                 }
             }
