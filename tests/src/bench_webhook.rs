@@ -144,17 +144,7 @@ pub async fn end_to_end(url: &str, rpm: u32, products: u64, changes: u64) {
     let aws = LocalAws::new("bench-wh").await;
     let (queue_url, _) = aws.work_queue(60, 5).await;
     let (listener, hook_url) = bind_webhook().await;
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{url}/api/external/v1/webhooks"))
-        .bearer_auth("sk_test_simulator")
-        .json(&json!({"url": hook_url, "events": ["product.created", "product.updated", "product.deleted"]}))
-        .send()
-        .await
-        .expect("register webhook")
-        .json()
-        .await
-        .expect("JSON");
-    let secret = created["data"]["secret"].as_str().expect("secret").to_owned();
+    let secret = control.register_product_webhook(&hook_url).await;
     serve_webhook(
         listener,
         Arc::new(WebhookHandler {

@@ -101,6 +101,27 @@ impl SimControl {
         body["data"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Registers `url` for the three product events through Pixlpay's webhooks API (default token), as a merchant
+    /// would; returns the signing secret, which the API shows only at creation.
+    pub async fn register_product_webhook(&self, url: &str) -> String {
+        let store_url = self.base.trim_end_matches("/_sim");
+        let body = json!({"url": url, "events": ["product.created", "product.updated", "product.deleted"]});
+        let created = expect_ok(
+            self.http
+                .post(format!("{store_url}/api/external/v1/webhooks"))
+                .bearer_auth(crate::state::SimConfig::default().token)
+                .json(&body)
+                .send()
+                .await,
+            "register webhook",
+        )
+        .await;
+        created["data"]["secret"]
+            .as_str()
+            .expect("a secret at creation")
+            .to_owned()
+    }
+
     pub async fn flush_webhooks(&self) -> u64 {
         let body = expect_ok(self.http.post(self.url("/webhooks/flush")).send().await, "flush").await;
         body["flushed"].as_u64().unwrap_or(0)

@@ -59,18 +59,9 @@ async fn setup(env_file: &str) -> Result {
     let store_url = env("PIXLPAY_STORE_URL", "http://127.0.0.1:8480");
     // Register the webhook function's local URL with Pixlpay; it answers with the signing secret. The function
     // accepts that secret and the local one the fixtures in events/ are signed with (as during a rotation).
-    let created: Value = reqwest::Client::new()
-        .post(format!("{store_url}/api/external/v1/webhooks"))
-        .bearer_auth("sk_test_simulator")
-        .json(&json!({"url": WEBHOOK_FUNCTION_URL,
-                      "events": ["product.created", "product.updated", "product.deleted"]}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let secret = created["data"]["secret"]
-        .as_str()
-        .ok_or("no secret in the webhook creation response")?;
+    let secret = SimControl::new(&store_url)
+        .register_product_webhook(WEBHOOK_FUNCTION_URL)
+        .await;
     let secrets = format!("{secret},{LOCAL_WEBHOOK_SECRET}");
     let settings = [
         ("WEBHOOK_SECRETS", secrets.as_str()),
@@ -315,18 +306,7 @@ async fn client_and_webhooks() -> Result {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let hook_url = format!("http://{}/webhooks/pixlpay", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{store_url}/api/external/v1/webhooks"))
-        .bearer_auth(token.expose())
-        .json(&json!({"url": hook_url, "events": ["product.created", "product.updated", "product.deleted"]}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let secret = created["data"]["secret"]
-        .as_str()
-        .ok_or("no secret in the webhook creation response")?;
+    let secret = &sim.register_product_webhook(&hook_url).await;
     println!("   registered {hook_url} (secret shown once: {}…)", &secret[..10]);
     let secrets = WebhookSecrets::parse_list(secret)?;
     sim.update_product(7, json!({"price": "4.99"}), false).await;
