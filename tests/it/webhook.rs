@@ -157,6 +157,23 @@ fn signed(secret: &str, body: &[u8]) -> Vec<(&'static str, String)> {
     vec![("x-pixlpay-signature", sign(&Secret::new(secret), body))]
 }
 
+/// The same signature as a header map, for calling the handler directly.
+fn signed_headers(secret: &str, body: &[u8]) -> http::HeaderMap {
+    signed(secret, body)
+        .into_iter()
+        .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+        .collect()
+}
+
+/// Takes every work message on the queue.
+async fn queued_work(aws: &LocalAws, queue_url: &str) -> Vec<WorkMessage> {
+    aws.take_messages(queue_url)
+        .await
+        .iter()
+        .map(|b| serde_json::from_str(b).expect("a work message"))
+        .collect()
+}
+
 fn event(id: &str, kind: &str, product_id: Value) -> Vec<u8> {
     json!({"id": id, "event_type": kind, "created_at": "2026-12-04T10:00:00.000000Z",
            "data": {"product_id": product_id}})
@@ -471,12 +488,7 @@ async fn bad_requests_get_their_answer_and_change_nothing() {
     let rotated = event("wh_del_2", "product.updated", json!(42));
     let (got, _) = post(&url, &signed("whsec_previous", &rotated), rotated).await;
     assert_eq!(got, 200);
-    let queued: Vec<WorkMessage> = aws
-        .take_messages(&queue_url)
-        .await
-        .iter()
-        .map(|b| serde_json::from_str(b).unwrap())
-        .collect();
+    let queued = queued_work(&aws, &queue_url).await;
     assert_eq!(queued.len(), 2);
     assert_eq!((queued[0].product_id, queued[0].event), (42, ProductEventKind::Updated));
 }
@@ -562,10 +574,7 @@ async fn when_enqueueing_fails_the_answer_is_503_and_the_retry_is_processed() {
     let missing_queue = format!("{}-does-not-exist", queue_url);
     let broken = handler(&aws, &missing_queue, "whsec_current");
     let body = event("wh_del_retry", "product.updated", json!(11));
-    let headers: http::HeaderMap = signed("whsec_current", &body)
-        .into_iter()
-        .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
-        .collect();
+    let headers = signed_headers("whsec_current", &body);
     let reply = broken.handle(&headers, &body).await;
     assert_eq!(reply.status, 503, "{:?}", reply.body);
     assert_eq!(reply.body["error"], "unavailable");
@@ -595,12 +604,7 @@ async fn an_optional_maximum_age_refuses_old_events() {
     let (queue_url, _) = aws.work_queue(30, 3).await;
     let mut aged = handler(&aws, &queue_url, "whsec_current");
     aged.config.max_event_age = Some(Duration::from_secs(3600));
-    let headers = |body: &[u8]| -> http::HeaderMap {
-        signed("whsec_current", body)
-            .into_iter()
-            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
-            .collect()
-    };
+    let headers = |body: &[u8]| signed_headers("whsec_current", body);
     let old = event("wh_old", "product.updated", json!(1));
     let reply = aged.handle(&headers(&old), &old).await;
     assert_eq!(
@@ -826,12 +830,7 @@ async fn the_webhook_fixtures_drive_the_function_entry_point() {
         let got = body.get("status").or_else(|| body.get("error")).unwrap();
         assert_eq!(got, outcome, "{name}: {body}");
     }
-    let queued: Vec<WorkMessage> = aws
-        .take_messages(&queue_url)
-        .await
-        .iter()
-        .map(|b| serde_json::from_str(b).unwrap())
-        .collect();
+    let queued = queued_work(&aws, &queue_url).await;
     let kinds: Vec<_> = queued.iter().map(|m| (m.product_id, m.event)).collect();
     assert_eq!(kinds, [(1, ProductEventKind::Updated), (2, ProductEventKind::Deleted)]);
     assert_eq!(

@@ -167,32 +167,40 @@ impl LocalAws {
             .clone()
     }
 
+    /// One receive of up to 10 messages on `queue_url`, without waiting; deletes them and returns their bodies.
+    async fn take_batch(&self, queue_url: &str) -> Vec<String> {
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("receive");
+        let mut bodies = Vec::new();
+        for message in output.messages.unwrap_or_default() {
+            bodies.push(message.body.clone().unwrap_or_default());
+            self.sqs
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle.unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+        bodies
+    }
+
     /// Receives (and deletes) every message now visible on `queue_url`: their bodies.
     pub async fn take_messages(&self, queue_url: &str) -> Vec<String> {
         let mut bodies = Vec::new();
         loop {
-            let output = self
-                .sqs
-                .receive_message()
-                .queue_url(queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("receive");
-            let messages = output.messages.unwrap_or_default();
-            if messages.is_empty() {
+            let batch = self.take_batch(queue_url).await;
+            if batch.is_empty() {
                 return bodies;
             }
-            for message in messages {
-                bodies.push(message.body.clone().unwrap_or_default());
-                self.sqs
-                    .delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(message.receipt_handle.unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
-            }
+            bodies.extend(batch);
         }
     }
 
@@ -235,28 +243,12 @@ impl LocalAws {
             if reached_at.is_some_and(|t| t.elapsed() >= settle) || started.elapsed() >= timeout {
                 return events;
             }
-            let output = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .expect("receive");
-            let messages = output.messages.unwrap_or_default();
-            if messages.is_empty() {
+            let bodies = self.take_batch(&self.queue_url).await;
+            if bodies.is_empty() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            for message in messages {
-                events.push(serde_json::from_str(message.body().unwrap_or("null")).expect("event is JSON"));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .expect("delete");
+            for body in bodies {
+                events.push(serde_json::from_str(&body).expect("event is JSON"));
             }
             if events.len() >= expected && reached_at.is_none() {
                 reached_at = Some(Instant::now());

@@ -8,7 +8,7 @@
 //!   the visibility timeout (and reach the DLQ after the redrive policy's receive count).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -68,7 +68,6 @@ async fn forward<D: DeliveryLog, Q: WorkQueue>(
 /// cannot be proven `Send` for `tokio::spawn`, and a separate thread needs no such proof.
 pub struct SqsPoller {
     stop: Arc<AtomicBool>,
-    pub batches: Arc<AtomicU64>,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -106,8 +105,7 @@ impl SqsPoller {
         A: AuditLog + 'static,
     {
         let stop = Arc::new(AtomicBool::new(false));
-        let batches = Arc::new(AtomicU64::new(0));
-        let (stop_flag, counter) = (stop.clone(), batches.clone());
+        let stop_flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -119,12 +117,11 @@ impl SqsPoller {
                     if records.is_empty() {
                         continue;
                     }
-                    counter.fetch_add(1, Ordering::Relaxed);
                     invoke(&sqs, &queue_url, worker.as_ref(), records, settings.timeout).await;
                 }
             });
         });
-        Self { stop, batches, thread }
+        Self { stop, thread }
     }
 
     /// Stops after the batch in hand.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
 use super::state::{DynamoSyncState, s};
-use super::{backend_error, from_item, to_item};
+use super::{backend_error, to_item};
 use crate::product::ProductId;
 use crate::sync::{AuditEntry, AuditLog, StoreError, micros};
 
@@ -20,18 +20,7 @@ fn audit_pk(product_id: ProductId) -> String {
 impl DynamoSyncState {
     /// The newest `limit` audit entries of a product, newest first.
     pub async fn audit_entries(&self, product_id: ProductId, limit: i32) -> Result<Vec<AuditEntry>, StoreError> {
-        let output = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(audit_pk(product_id)))
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| backend_error("Query", e))?;
-        output.items.unwrap_or_default().into_iter().map(from_item).collect()
+        self.newest(&audit_pk(product_id), limit).await
     }
 }
 

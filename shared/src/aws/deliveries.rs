@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::state::{DynamoSyncState, key, s};
-use super::{backend_error, conditional_failed};
+use super::{backend_error, conditional};
 use crate::ingest::{Claim, DeliveryClaim, DeliveryLog, WebhookSeen};
 use crate::sync::StoreError;
 
@@ -64,18 +64,15 @@ impl DeliveryLog for DynamoSyncState {
             .expression_attribute_values(":hash", s(&claim.payload_hash))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(e) if conditional_failed(&e) => {
-                let state = self.delivery_state(&claim.key).await?;
-                Ok(if state.as_deref() == Some(ACCEPTED) {
-                    Claim::Duplicate
-                } else {
-                    Claim::InFlight
-                })
-            }
-            Err(e) => Err(backend_error("PutItem", e)),
+        if conditional("PutItem", result)? {
+            return Ok(Claim::Claimed);
         }
+        let state = self.delivery_state(&claim.key).await?;
+        Ok(if state.as_deref() == Some(ACCEPTED) {
+            Claim::Duplicate
+        } else {
+            Claim::InFlight
+        })
     }
 
     async fn confirm(&self, claim: &DeliveryClaim) -> Result<(), StoreError> {
@@ -92,12 +89,9 @@ impl DeliveryLog for DynamoSyncState {
             .expression_attribute_values(":token", s(&claim.token))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Our lease ran out and another request took the delivery over; it confirms its own claim.
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(backend_error("UpdateItem", e)),
-        }
+        // Not applied: our lease ran out and another request took the delivery over; it confirms its own claim.
+        conditional("UpdateItem", result)?;
+        Ok(())
     }
 
     async fn release(&self, claim: &DeliveryClaim) -> Result<(), StoreError> {
@@ -112,11 +106,9 @@ impl DeliveryLog for DynamoSyncState {
             .expression_attribute_values(":token", s(&claim.token))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(backend_error("DeleteItem", e)),
-        }
+        // Not applied: already confirmed, or taken over after our lease ran out.
+        conditional("DeleteItem", result)?;
+        Ok(())
     }
 
     async fn record_webhook(&self, seen: &WebhookSeen) -> Result<(), StoreError> {

@@ -36,12 +36,21 @@ pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Malformed(e.to_string()))
 }
 
-/// Whether a write failed only because its condition did not hold (another writer got there first).
-pub(crate) fn conditional_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+/// A conditional write's outcome: `Ok(true)` when it was applied, `Ok(false)` when only its condition failed
+/// (another writer got there first), the error otherwise.
+pub(crate) fn conditional<T, E, R>(
+    operation: &'static str,
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<bool, StoreError>
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
-    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(backend_error(operation, e)),
+    }
 }
 
 /// An SDK error as a `StoreError`, with the whole context (service code and message), which `Display` alone hides.

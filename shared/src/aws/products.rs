@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
-use super::{backend_error, conditional_failed, from_item, to_item};
+use super::{backend_error, conditional, from_item, to_item};
 use crate::product::ProductId;
 use crate::sync::{ProductItem, ProductStore, StoreError};
 
@@ -99,11 +99,7 @@ impl ProductStore for DynamoProductStore {
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(backend_error("PutItem", e)),
-        }
+        conditional("PutItem", request.send().await)
     }
 
     async fn active_ids(&self) -> Result<HashSet<ProductId>, StoreError> {

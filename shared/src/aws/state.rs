@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
-use super::{backend_error, conditional_failed, from_item, to_item};
+use super::{backend_error, conditional, from_item, to_item};
 use crate::product::ProductId;
 use crate::sync::{RunRecord, RunStatus, StoreError, SyncState};
 
@@ -98,20 +98,29 @@ impl DynamoSyncState {
         self.get("RUN", run_id).await?.map(from_item).transpose()
     }
 
-    /// The most recent runs, newest first.
-    pub async fn recent_runs(&self, limit: i32) -> Result<Vec<RunRecord>, StoreError> {
+    /// Up to `limit` items under `pk`, highest sort key (newest) first: one query.
+    pub(super) async fn newest<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        limit: i32,
+    ) -> Result<Vec<T>, StoreError> {
         let output = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s("RUN"))
+            .expression_attribute_values(":pk", s(pk))
             .scan_index_forward(false)
             .limit(limit)
             .send()
             .await
             .map_err(|e| backend_error("Query", e))?;
         output.items.unwrap_or_default().into_iter().map(from_item).collect()
+    }
+
+    /// The most recent runs, newest first.
+    pub async fn recent_runs(&self, limit: i32) -> Result<Vec<RunRecord>, StoreError> {
+        self.newest("RUN", limit).await
     }
 
     /// The status record as JSON (empty object before anything was recorded).
@@ -140,11 +149,7 @@ impl SyncState for DynamoSyncState {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(backend_error("PutItem", e)),
-        }
+        conditional("PutItem", result)
     }
 
     async fn release_lock(&self, owner: &str) -> Result<(), StoreError> {
@@ -158,12 +163,9 @@ impl SyncState for DynamoSyncState {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Expired and taken by someone else meanwhile: not ours to release.
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(backend_error("DeleteItem", e)),
-        }
+        // Not deleted: it expired and was taken by someone else meanwhile, so it was not ours to release.
+        conditional("DeleteItem", result)?;
+        Ok(())
     }
 
     async fn unfinished_run(&self) -> Result<Option<RunRecord>, StoreError> {

@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::ingest::{Claim, DeliveryClaim, DeliveryLog, WebhookSeen, WorkMessage, WorkQueue, delivery_key, sha256_hex};
-use crate::webhook::{EVENT_HEADERS, ProductEvent, WebhookEvent, WebhookSecrets, parse_envelope, verify_request};
+use crate::webhook::{
+    EVENT_HEADERS, ProductEvent, WebhookEvent, WebhookSecrets, first_header, parse_envelope, verify_request,
+};
 
 /// The largest body accepted. Pixlpay's product events are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -148,9 +150,10 @@ impl<D: DeliveryLog, Q: WorkQueue> WebhookHandler<D, Q> {
         now: OffsetDateTime,
     ) -> WebhookReply {
         let event_name = event.kind.as_str();
+        let payload_hash = sha256_hex(body);
         let claim = DeliveryClaim {
-            key: delivery_key(event.delivery_id.as_deref(), body),
-            payload_hash: sha256_hex(body),
+            key: delivery_key(event.delivery_id.as_deref(), &payload_hash),
+            payload_hash,
             token: format!("{:016x}", rand::random::<u64>()),
             event: event_name.to_owned(),
             product_id: event.product_id,
@@ -164,7 +167,7 @@ impl<D: DeliveryLog, Q: WorkQueue> WebhookHandler<D, Q> {
             body["status"] = json!(status);
             WebhookReply::ok(body)
         };
-        if let Some(header_event) = header_event(headers).filter(|h| h != event_name) {
+        if let Some(header_event) = header_event(headers).filter(|h| *h != event_name) {
             // The signed body decides; a header that disagrees is worth knowing about, not a reason to refuse.
             tracing::warn!(
                 header_event,
@@ -259,10 +262,6 @@ impl<D: DeliveryLog, Q: WorkQueue> WebhookHandler<D, Q> {
     }
 }
 
-fn header_event(headers: &HeaderMap) -> Option<String> {
-    EVENT_HEADERS
-        .iter()
-        .find_map(|name| headers.get(*name))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+fn header_event(headers: &HeaderMap) -> Option<&str> {
+    first_header(headers, &EVENT_HEADERS).and_then(|raw| std::str::from_utf8(raw).ok())
 }

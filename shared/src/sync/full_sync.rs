@@ -189,7 +189,7 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
             run_id: Some(run.run_id.clone()),
             delivery_id: None,
         };
-        let writer = ProductWriter::new(&self.store, WriteSource::FullSync, context);
+        let writer = ProductWriter::new(&self.store, WriteSource::FullSync, context.clone());
         let mut walker = PageWalker::new(
             self.catalog.clone(),
             self.config.per_page,
@@ -222,10 +222,6 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
                 tracing::warn!(product_id = invalid.id, run_id = run.run_id, outcome = "invalid", reason = %invalid, "invalid product skipped");
                 run.note_invalid(invalid.to_string());
                 if let Some(id) = invalid.id {
-                    let context = WriteContext {
-                        run_id: Some(run.run_id.clone()),
-                        delivery_id: None,
-                    };
                     invalid_audit.push(
                         AuditEntry::new(AuditAction::Invalid, id, WriteSource::FullSync, &context, None, None)
                             .with_reason(invalid.to_string()),

@@ -14,6 +14,6 @@ pub const EVENT_HEADERS: [&str; 2] = ["x-pixlpay-event", "x-webhook-event"];
 pub const DELIVERY_ID_HEADERS: [&str; 2] = ["x-pixlpay-delivery-id", "x-webhook-id"];
 
 /// The first of `names` present in `headers`, as raw bytes.
-fn first_header<'h>(headers: &'h http::HeaderMap, names: &[&str]) -> Option<&'h [u8]> {
+pub(crate) fn first_header<'h>(headers: &'h http::HeaderMap, names: &[&str]) -> Option<&'h [u8]> {
     names.iter().find_map(|name| headers.get(*name)).map(|v| v.as_bytes())
 }
