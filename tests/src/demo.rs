@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use pixlpay_sim::local_aws::{LocalAws, sdk_config};
+use pixlpay_sim::local_aws::{LocalAws, sdk_config, take_messages};
 use pixlpay_sim::pipeline::{PollerSettings, receive_batch};
 use pixlpay_sim::{Faults, LOCAL_WEBHOOK_SECRET, SimControl};
 use pixlpay_sync::Secret;
@@ -221,28 +221,11 @@ async fn table(env_file: &str) -> Result {
     }
     let sqs = aws_sdk_sqs::Client::new(&config);
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
-    loop {
-        let output = sqs
-            .receive_message()
-            .queue_url(&vars["DEMO_QUEUE_URL"])
-            .max_number_of_messages(10)
-            .send()
-            .await?;
-        let messages = output.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            let event: Value = serde_json::from_str(m.body().unwrap_or("{}"))?;
-            *kinds
-                .entry(event["detail-type"].as_str().unwrap_or("?").to_owned())
-                .or_default() += 1;
-            sqs.delete_message()
-                .queue_url(&vars["DEMO_QUEUE_URL"])
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await?;
-        }
+    for body in take_messages(&sqs, &vars["DEMO_QUEUE_URL"]).await {
+        let event: Value = serde_json::from_str(&body)?;
+        *kinds
+            .entry(event["detail-type"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
     }
     println!("   events received on the bus since the last look: {kinds:?}");
     Ok(())

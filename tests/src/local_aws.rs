@@ -42,6 +42,41 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{millis}-{:06x}", rand::random::<u32>() & 0xff_ffff)
 }
 
+/// One receive of up to 10 messages on `queue_url`, without waiting; deletes them and returns their bodies.
+async fn take_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
+    let output = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .expect("receive");
+    let mut bodies = Vec::new();
+    for message in output.messages.unwrap_or_default() {
+        bodies.push(message.body.clone().unwrap_or_default());
+        sqs.delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(message.receipt_handle.unwrap_or_default())
+            .send()
+            .await
+            .expect("delete");
+    }
+    bodies
+}
+
+/// Receives (and deletes) every message now visible on `queue_url`: their bodies.
+pub async fn take_messages(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let batch = take_batch(sqs, queue_url).await;
+        if batch.is_empty() {
+            return bodies;
+        }
+        bodies.extend(batch);
+    }
+}
+
 pub struct LocalAws {
     pub config: SdkConfig,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -167,41 +202,9 @@ impl LocalAws {
             .clone()
     }
 
-    /// One receive of up to 10 messages on `queue_url`, without waiting; deletes them and returns their bodies.
-    async fn take_batch(&self, queue_url: &str) -> Vec<String> {
-        let output = self
-            .sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .expect("receive");
-        let mut bodies = Vec::new();
-        for message in output.messages.unwrap_or_default() {
-            bodies.push(message.body.clone().unwrap_or_default());
-            self.sqs
-                .delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(message.receipt_handle.unwrap_or_default())
-                .send()
-                .await
-                .expect("delete");
-        }
-        bodies
-    }
-
     /// Receives (and deletes) every message now visible on `queue_url`: their bodies.
     pub async fn take_messages(&self, queue_url: &str) -> Vec<String> {
-        let mut bodies = Vec::new();
-        loop {
-            let batch = self.take_batch(queue_url).await;
-            if batch.is_empty() {
-                return bodies;
-            }
-            bodies.extend(batch);
-        }
+        take_messages(&self.sqs, queue_url).await
     }
 
     /// Every item of the sync-state table, as JSON.
@@ -243,7 +246,7 @@ impl LocalAws {
             if reached_at.is_some_and(|t| t.elapsed() >= settle) || started.elapsed() >= timeout {
                 return events;
             }
-            let bodies = self.take_batch(&self.queue_url).await;
+            let bodies = take_batch(&self.sqs, &self.queue_url).await;
             if bodies.is_empty() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
