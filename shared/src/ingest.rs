@@ -27,10 +27,14 @@ pub struct WorkMessage {
     /// How many times the worker put this message back because Pixlpay was rate limiting (not a failure).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub deferrals: u32,
+    /// The product's out-of-sync marker sequence when this was queued: finishing it clears the marker unless newer
+    /// work bumped it since (`crate::sync::HealthLog`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u64,
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
+fn is_zero<N: Default + PartialEq>(n: &N) -> bool {
+    *n == N::default()
 }
 
 impl From<&ProductEvent> for WorkMessage {
@@ -41,6 +45,7 @@ impl From<&ProductEvent> for WorkMessage {
             delivery_id: event.delivery_id.clone(),
             created_at: event.created_at,
             deferrals: 0,
+            seq: 0,
         }
     }
 }
@@ -147,12 +152,13 @@ mod tests {
             delivery_id: Some("wh_1".into()),
             created_at: Some(timestamp::parse("2025-01-20T14:30:00.5Z").unwrap()),
             deferrals: 0,
+            seq: 3,
         };
         let text = serde_json::to_string(&message).unwrap();
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&text).unwrap(),
             json!({"product_id": 7, "event": "product.deleted", "delivery_id": "wh_1",
-                   "created_at": "2025-01-20T14:30:00.5Z"})
+                   "created_at": "2025-01-20T14:30:00.5Z", "seq": 3})
         );
         assert_eq!(serde_json::from_str::<WorkMessage>(&text).unwrap(), message);
         for bad in [

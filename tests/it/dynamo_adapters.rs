@@ -7,8 +7,8 @@ use pixlpay_sim::local_aws::{sdk_config, unique_name};
 use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState, create_products_table, create_state_table};
 use pixlpay_sync::product::Product;
 use pixlpay_sync::sync::{
-    AuditAction, AuditEntry, AuditLog, ProductItem, ProductStore, RunRecord, RunStatus, SyncState, WriteContext,
-    WriteSource,
+    AuditAction, AuditEntry, AuditLog, CountDelta, ErrorRecord, HealthLog, OutOfSyncReason, ProductItem, ProductStore,
+    RunRecord, RunStatus, SyncState, WriteContext, WriteSource,
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -26,7 +26,7 @@ async fn tables(endpoint: &str) -> (DynamoProductStore, DynamoSyncState) {
     create_products_table(&client, &products).await.unwrap();
     create_state_table(&client, &state).await.unwrap();
     (
-        DynamoProductStore::new(client.clone(), products),
+        DynamoProductStore::new(client.clone(), products, &state),
         DynamoSyncState::new(client, state),
     )
 }
@@ -52,21 +52,31 @@ fn item(id: u64, price: &str, previous_version: Option<u64>) -> ProductItem {
 #[tokio::test]
 async fn conditional_puts_allow_exactly_one_writer_per_version() {
     for (name, endpoint) in endpoints() {
-        let (store, _) = tables(&endpoint).await;
+        let (store, state) = tables(&endpoint).await;
         let first = item(1, "9.990", None);
-        assert!(store.put_if_version(&first, None).await.unwrap(), "{name}: create");
+        let created = CountDelta::between(None, &first);
+        assert!(store.put_if_version(&first, None, created).await.unwrap(), "{name}: create");
         assert!(
-            !store.put_if_version(&first, None).await.unwrap(),
+            !store.put_if_version(&first, None, created).await.unwrap(),
             "{name}: a second create must lose"
         );
         let second = item(1, "10.00", Some(1));
         assert!(
-            store.put_if_version(&second, Some(1)).await.unwrap(),
+            store.put_if_version(&second, Some(1), CountDelta::default()).await.unwrap(),
             "{name}: update from version 1"
         );
         assert!(
-            !store.put_if_version(&item(1, "11.00", Some(1)), Some(1)).await.unwrap(),
+            !store
+                .put_if_version(&item(1, "11.00", Some(1)), Some(1), CountDelta::default())
+                .await
+                .unwrap(),
             "{name}: stale version must lose"
+        );
+        let status = state.status().await.unwrap();
+        assert_eq!(
+            (&status["active_products"], &status["deleted_products"]),
+            (&json!(1), &json!(0)),
+            "{name}: the losing create moved no count: {status}"
         );
         let stored = store.get(1).await.unwrap().unwrap();
         assert_eq!(stored, second, "{name}: the item round-trips exactly");
@@ -80,7 +90,8 @@ async fn batch_reads_cover_more_than_one_batch_and_skip_missing_ids() {
     for (name, endpoint) in endpoints() {
         let (store, _) = tables(&endpoint).await;
         for id in 1..=230 {
-            store.put_if_version(&item(id, "1.00", None), None).await.unwrap();
+            let new = item(id, "1.00", None);
+            store.put_if_version(&new, None, CountDelta::between(None, &new)).await.unwrap();
         }
         let mut ids: Vec<u64> = (1..=250).collect();
         ids.push(7); // duplicates are fine
@@ -93,18 +104,22 @@ async fn batch_reads_cover_more_than_one_batch_and_skip_missing_ids() {
 #[tokio::test]
 async fn active_ids_leave_out_soft_deleted_products() {
     for (name, endpoint) in endpoints() {
-        let (store, _) = tables(&endpoint).await;
+        let (store, state) = tables(&endpoint).await;
         for id in 1..=5 {
-            store.put_if_version(&item(id, "1.00", None), None).await.unwrap();
+            let new = item(id, "1.00", None);
+            store.put_if_version(&new, None, CountDelta::between(None, &new)).await.unwrap();
         }
-        let gone = store
-            .get(3)
-            .await
-            .unwrap()
-            .unwrap()
-            .soft_deleted(WriteSource::FullSync, OffsetDateTime::now_utc());
-        assert!(store.put_if_version(&gone, Some(1)).await.unwrap());
+        let stored = store.get(3).await.unwrap().unwrap();
+        let gone = stored.soft_deleted(WriteSource::FullSync, OffsetDateTime::now_utc());
+        let delta = CountDelta::between(Some(&stored), &gone);
+        assert!(store.put_if_version(&gone, Some(1), delta).await.unwrap());
         assert_eq!(store.active_ids().await.unwrap(), HashSet::from([1, 2, 4, 5]), "{name}");
+        let status = state.status().await.unwrap();
+        assert_eq!(
+            (&status["active_products"], &status["deleted_products"]),
+            (&json!(4), &json!(1)),
+            "{name}: counts moved with the writes: {status}"
+        );
     }
 }
 
@@ -217,5 +232,47 @@ async fn audit_entries_come_back_newest_first_per_product_past_one_batch() {
             "{name}"
         );
         assert!(state.audit_entries(3, 50).await.unwrap().is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn out_of_sync_markers_are_counted_as_they_come_and_go_and_errors_read_newest_first() {
+    for (name, endpoint) in endpoints() {
+        let (_, state) = tables(&endpoint).await;
+        let count = |status: serde_json::Value| status["out_of_sync_products"].as_i64().unwrap_or(0);
+        assert_eq!(state.note_pending(7, "product.updated").await.unwrap(), 1, "{name}");
+        assert_eq!(state.note_pending(7, "product.updated").await.unwrap(), 2, "{name}");
+        state
+            .note_out_of_sync(8, OutOfSyncReason::Invalid, "price is not a number")
+            .await
+            .unwrap();
+        // A failure on 7 keeps its sequence; a second mark of 8 does not count it twice.
+        state.note_out_of_sync(7, OutOfSyncReason::WebhookFailed, "500").await.unwrap();
+        state.note_out_of_sync(8, OutOfSyncReason::Invalid, "still").await.unwrap();
+        assert_eq!(count(state.status().await.unwrap()), 2, "{name}");
+        let marker = state.out_of_sync_marker(7).await.unwrap().unwrap();
+        assert_eq!((marker.reason, marker.seq), (OutOfSyncReason::WebhookFailed, 2), "{name}");
+        let mut all: Vec<_> = state.out_of_sync().await.unwrap().into_iter().map(|m| m.product_id).collect();
+        all.sort_unstable();
+        assert_eq!(all, [7, 8], "{name}");
+        assert!(!state.clear_out_of_sync(7, 1).await.unwrap(), "{name}: newer work is queued");
+        assert!(state.clear_out_of_sync(7, 2).await.unwrap(), "{name}");
+        assert!(!state.clear_out_of_sync(7, 2).await.unwrap(), "{name}: already cleared");
+        assert!(state.clear_out_of_sync(8, 0).await.unwrap(), "{name}");
+        assert_eq!(count(state.status().await.unwrap()), 0, "{name}");
+        assert!(state.out_of_sync_marker(7).await.unwrap().is_none(), "{name}");
+
+        let context = WriteContext {
+            run_id: Some("run-1".into()),
+            delivery_id: None,
+        };
+        let errors: Vec<ErrorRecord> = (0..30)
+            .map(|i| ErrorRecord::new(WriteSource::FullSync, &context, Some(i), format!("error {i}")))
+            .collect();
+        state.record_errors(&errors).await.unwrap();
+        let recent = state.recent_errors(20).await.unwrap();
+        assert_eq!(recent.len(), 20, "{name}");
+        assert_eq!(recent[0].reason, "error 29", "{name}: newest first");
+        assert_eq!(recent[19].reason, "error 10", "{name}");
     }
 }

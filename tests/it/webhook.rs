@@ -53,7 +53,7 @@ fn worker(sim: &Simulator, aws: &LocalAws, queue_url: &str) -> Worker {
         store: aws.product_store(),
         events: aws.publisher(),
         queue: SqsWorkQueue::new(aws.sqs.clone(), queue_url),
-        audit: aws.sync_state(),
+        state: aws.sync_state(),
         config: WorkerConfig::default(),
     }
 }
@@ -759,6 +759,7 @@ async fn a_failing_message_is_retried_alone_and_a_poison_message_ends_in_the_dlq
             delivery_id: Some(format!("wh_{id}")),
             created_at: None,
             deferrals: 0,
+            seq: 0,
         };
         queue.enqueue(&message, Duration::ZERO).await.unwrap();
     }

@@ -13,7 +13,10 @@ use pixlpay_sync::aws::SqsWorkQueue;
 use pixlpay_sync::handlers::webhook::{WebhookConfig, WebhookHandler};
 use pixlpay_sync::ingest::{Claim, DeliveryClaim, DeliveryLog, QueueError, WebhookSeen, WorkMessage, WorkQueue};
 use pixlpay_sync::pixlpay::PixlpayClient;
-use pixlpay_sync::sync::{ProductWorker, StoreError, WorkerConfig};
+use pixlpay_sync::product::ProductId;
+use pixlpay_sync::sync::{
+    ErrorRecord, HealthLog, OutOfSync, OutOfSyncReason, ProductWorker, StoreError, WorkerConfig,
+};
 use pixlpay_sync::webhook::{WebhookSecrets, sign, verify_request};
 use pixlpay_sync::{Secret, timestamp};
 use rust_decimal::Decimal;
@@ -43,6 +46,27 @@ impl DeliveryLog for MemoryDeliveries {
         Ok(())
     }
     async fn record_webhook(&self, _: &WebhookSeen) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Out-of-sync marks as sequence numbers per product: the handler's bookkeeping without a network in the way.
+impl HealthLog for MemoryDeliveries {
+    async fn note_pending(&self, id: ProductId, _: &str) -> Result<u64, StoreError> {
+        let mut records = self.0.lock().unwrap();
+        let seq = records.entry(format!("marker:{id}")).or_insert(false);
+        Ok(u64::from(std::mem::replace(seq, true)) + 1)
+    }
+    async fn note_out_of_sync(&self, _: ProductId, _: OutOfSyncReason, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn clear_out_of_sync(&self, _: ProductId, _: u64) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    async fn out_of_sync(&self) -> Result<Vec<OutOfSync>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn record_errors(&self, _: &[ErrorRecord]) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -164,7 +188,7 @@ pub async fn end_to_end(url: &str, rpm: u32, products: u64, changes: u64) {
         store: aws.product_store(),
         events: aws.publisher(),
         queue: SqsWorkQueue::new(aws.sqs.clone(), &queue_url),
-        audit: aws.sync_state(),
+        state: aws.sync_state(),
         config: WorkerConfig::default(),
     });
     let poller = SqsPoller::start(aws.sqs.clone(), queue_url.clone(), worker, PollerSettings::default());

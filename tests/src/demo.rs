@@ -180,7 +180,7 @@ async fn table(env_file: &str) -> Result {
     let vars = read_env_file(env_file)?;
     let config = sdk_config(vars.get("AWS_ENDPOINT_URL").map(String::as_str)).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let store = DynamoProductStore::new(dynamodb.clone(), &vars["PRODUCTS_TABLE"]);
+    let store = DynamoProductStore::new(dynamodb.clone(), &vars["PRODUCTS_TABLE"], &vars["SYNC_STATE_TABLE"]);
     let state = DynamoSyncState::new(dynamodb, &vars["SYNC_STATE_TABLE"]);
     let active = store.active_ids().await?;
     let sample_ids = [3, 5, 6, 12, 30, 40];

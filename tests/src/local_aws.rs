@@ -225,7 +225,7 @@ impl LocalAws {
     }
 
     pub fn product_store(&self) -> DynamoProductStore {
-        DynamoProductStore::new(self.dynamodb.clone(), &self.products_table)
+        DynamoProductStore::new(self.dynamodb.clone(), &self.products_table, &self.state_table)
     }
 
     pub fn sync_state(&self) -> DynamoSyncState {

@@ -20,7 +20,7 @@ use axum::response::IntoResponse;
 use pixlpay_sync::handlers::product_worker;
 use pixlpay_sync::handlers::webhook::WebhookHandler;
 use pixlpay_sync::ingest::{DeliveryLog, WorkQueue};
-use pixlpay_sync::sync::{AuditLog, Catalog, EventPublisher, ProductStore, ProductWorker};
+use pixlpay_sync::sync::{AuditLog, Catalog, EventPublisher, HealthLog, ProductStore, ProductWorker};
 
 /// The path the HTTP API routes to the webhook function.
 pub const WEBHOOK_PATH: &str = "/webhooks/pixlpay";
@@ -36,14 +36,14 @@ pub async fn bind_webhook() -> (tokio::net::TcpListener, String) {
 /// Serves `handler` on `listener` until the process ends.
 pub fn serve_webhook<D, Q>(listener: tokio::net::TcpListener, handler: Arc<WebhookHandler<D, Q>>)
 where
-    D: DeliveryLog + 'static,
+    D: DeliveryLog + HealthLog + 'static,
     Q: WorkQueue + 'static,
 {
     let app = axum::Router::new().fallback(forward::<D, Q>).with_state(handler);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 }
 
-async fn forward<D: DeliveryLog, Q: WorkQueue>(
+async fn forward<D: DeliveryLog + HealthLog, Q: WorkQueue>(
     State(handler): State<Arc<WebhookHandler<D, Q>>>,
     method: Method,
     uri: Uri,
@@ -102,7 +102,7 @@ impl SqsPoller {
         S: ProductStore + 'static,
         E: EventPublisher + 'static,
         Q: WorkQueue + 'static,
-        A: AuditLog + 'static,
+        A: AuditLog + HealthLog + 'static,
     {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
@@ -192,7 +192,7 @@ where
     S: ProductStore,
     E: EventPublisher,
     Q: WorkQueue,
-    A: AuditLog,
+    A: AuditLog + HealthLog,
 {
     let mut event = SqsEvent::default();
     event.records = records;

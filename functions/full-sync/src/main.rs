@@ -23,7 +23,7 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let sync = FullSync {
         catalog: PixlpayClient::new(pixlpay.client_config(token))?,
-        store: DynamoProductStore::new(dynamodb.clone(), &storage.products_table),
+        store: DynamoProductStore::new(dynamodb.clone(), &storage.products_table, &storage.state_table),
         state: DynamoSyncState::new(dynamodb, &storage.state_table).with_audit_ttl(storage.audit_ttl),
         events: EventBridgePublisher::new(
             aws_sdk_eventbridge::Client::new(&aws),

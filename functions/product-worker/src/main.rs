@@ -24,14 +24,14 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let worker = ProductWorker {
         catalog: PixlpayClient::new(pixlpay.client_config(token))?,
-        store: DynamoProductStore::new(dynamodb.clone(), &storage.products_table),
+        store: DynamoProductStore::new(dynamodb.clone(), &storage.products_table, &storage.state_table),
         events: EventBridgePublisher::new(
             aws_sdk_eventbridge::Client::new(&aws),
             &storage.event_bus,
             &storage.event_source,
         ),
         queue: SqsWorkQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url),
-        audit: DynamoSyncState::new(dynamodb, &storage.state_table).with_audit_ttl(storage.audit_ttl),
+        state: DynamoSyncState::new(dynamodb, &storage.state_table).with_audit_ttl(storage.audit_ttl),
         config,
     };
     run(service_fn(|event: LambdaEvent<SqsEvent>| {

@@ -3,15 +3,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::state::{DynamoSyncState, s};
-use super::{backend_error, to_item};
+use super::state::{DynamoSyncState, s, time_sort_key};
+use super::to_item;
 use crate::product::ProductId;
-use crate::sync::{AuditEntry, AuditLog, StoreError, micros};
-
-/// BatchWriteItem's limit.
-const BATCH: usize = 25;
+use crate::sync::{AuditEntry, AuditLog, StoreError};
 
 fn audit_pk(product_id: ProductId) -> String {
     format!("AUDIT#{product_id}")
@@ -26,45 +23,15 @@ impl DynamoSyncState {
 
 impl AuditLog for DynamoSyncState {
     async fn append(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
-        for batch in entries.chunks(BATCH) {
-            let mut requests = Vec::with_capacity(batch.len());
-            for entry in batch {
-                let mut item: HashMap<String, AttributeValue> = to_item(entry)?;
-                let expires = entry.at.unix_timestamp() + self.audit_ttl().as_secs() as i64;
-                item.insert("pk".into(), s(audit_pk(entry.product_id)));
-                item.insert(
-                    "sk".into(),
-                    s(format!("{:020}#{:08x}", micros(entry.at), rand::random::<u32>())),
-                );
-                item.insert("expires_at".into(), AttributeValue::N(expires.to_string()));
-                let put = PutRequest::builder().set_item(Some(item)).build().expect("item is set");
-                requests.push(WriteRequest::builder().put_request(put).build());
-            }
-            let mut pending = requests;
-            for attempt in 0..6u32 {
-                let output = self
-                    .client()
-                    .batch_write_item()
-                    .request_items(self.table(), pending)
-                    .send()
-                    .await
-                    .map_err(|e| backend_error("BatchWriteItem", e))?;
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(self.table()))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Backend {
-                    operation: "BatchWriteItem",
-                    message: format!("{} audit entries left unprocessed", pending.len()),
-                });
-            }
+        let mut items = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let mut item: HashMap<String, AttributeValue> = to_item(entry)?;
+            let expires = entry.at.unix_timestamp() + self.audit_ttl().as_secs() as i64;
+            item.insert("pk".into(), s(audit_pk(entry.product_id)));
+            item.insert("sk".into(), s(time_sort_key(entry.at)));
+            item.insert("expires_at".into(), AttributeValue::N(expires.to_string()));
+            items.push(item);
         }
-        Ok(())
+        self.batch_put(items).await
     }
 }

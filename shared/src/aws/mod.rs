@@ -4,6 +4,7 @@
 mod audit;
 mod deliveries;
 mod eventbridge;
+mod health;
 mod products;
 mod provision;
 mod secrets;
@@ -50,6 +51,30 @@ where
         Ok(_) => Ok(true),
         Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException") => Ok(false),
         Err(e) => Err(backend_error(operation, e)),
+    }
+}
+
+/// Runs a transaction whose first item carries the condition that matters: `Ok(false)` when the transaction was
+/// cancelled only because a condition failed, as [`conditional`] does for single writes.
+pub(crate) async fn transaction(
+    client: &aws_sdk_dynamodb::Client,
+    items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+) -> Result<bool, StoreError> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match client.transact_write_items().set_transact_items(Some(items)).send().await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = e.as_service_error() {
+                let reasons = cancelled.cancellation_reasons();
+                let only_conditions = reasons
+                    .iter()
+                    .all(|r| matches!(r.code(), None | Some("None") | Some("ConditionalCheckFailed")));
+                if only_conditions && reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed")) {
+                    return Ok(false);
+                }
+            }
+            Err(backend_error("TransactWriteItems", e))
+        }
     }
 }
 

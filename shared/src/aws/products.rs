@@ -1,15 +1,17 @@
 //! The Products table in DynamoDB: batched consistent reads, writes conditional on the version read, and the scan
-//! of active ids that mark-and-sweep needs.
+//! of active ids that mark-and-sweep needs. A write that creates, deletes or restores a product moves the active and
+//! deleted counts on the sync-state table's status record in the same transaction, so the counts never drift.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 
-use super::{backend_error, conditional, from_item, to_item};
+use super::state::{STATUS_KEY, key};
+use super::{backend_error, conditional, from_item, to_item, transaction};
 use crate::product::ProductId;
-use crate::sync::{ProductItem, ProductStore, StoreError};
+use crate::sync::{CountDelta, ProductItem, ProductStore, StoreError};
 
 /// BatchGetItem's limit.
 const BATCH_GET_MAX: usize = 100;
@@ -18,13 +20,16 @@ const BATCH_GET_MAX: usize = 100;
 pub struct DynamoProductStore {
     client: Client,
     table: String,
+    /// The sync-state table, whose status record holds the product counts.
+    state_table: String,
 }
 
 impl DynamoProductStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Client, table: impl Into<String>, state_table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            state_table: state_table.into(),
         }
     }
 
@@ -85,21 +90,57 @@ impl ProductStore for DynamoProductStore {
         Ok(found)
     }
 
-    async fn put_if_version(&self, item: &ProductItem, expected_version: Option<u64>) -> Result<bool, StoreError> {
+    async fn put_if_version(
+        &self,
+        item: &ProductItem,
+        expected_version: Option<u64>,
+        counts: CountDelta,
+    ) -> Result<bool, StoreError> {
         let attributes = to_item(item)?;
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(attributes));
-        let request = match expected_version {
-            None => request.condition_expression("attribute_not_exists(product_id)"),
-            Some(v) => request
-                .condition_expression("#version = :expected")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+        let (condition, expected) = match expected_version {
+            None => ("attribute_not_exists(product_id)", None),
+            Some(v) => ("#version = :expected", Some(AttributeValue::N(v.to_string()))),
         };
-        conditional("PutItem", request.send().await)
+        if counts.is_zero() {
+            let request = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attributes))
+                .condition_expression(condition);
+            let request = match expected {
+                None => request,
+                Some(v) => request
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":expected", v),
+            };
+            return conditional("PutItem", request.send().await);
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(attributes))
+            .condition_expression(condition);
+        let put = match expected {
+            None => put,
+            Some(v) => put
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", v),
+        };
+        let count = Update::builder()
+            .table_name(&self.state_table)
+            .set_key(Some(key(STATUS_KEY, STATUS_KEY)))
+            .update_expression("ADD active_products :active, deleted_products :deleted")
+            .expression_attribute_values(":active", AttributeValue::N(counts.active.to_string()))
+            .expression_attribute_values(":deleted", AttributeValue::N(counts.deleted.to_string()));
+        let items = vec![
+            TransactWriteItem::builder()
+                .put(put.build().map_err(|e| backend_error("TransactWriteItems", e))?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(count.build().map_err(|e| backend_error("TransactWriteItems", e))?)
+                .build(),
+        ];
+        transaction(&self.client, items).await
     }
 
     async fn active_ids(&self) -> Result<HashSet<ProductId>, StoreError> {

@@ -7,22 +7,35 @@
 //! | `RUN` | run id (sorts by start) | the run record |
 //! | `RUN_ACTIVE` | `full_sync` | run id of the unfinished run to resume |
 //! | `RUNPAGE#<run id>` | page, zero-padded | ids seen on that page (TTL) |
-//! | `STATUS` | `STATUS` | last full sync summary and other health figures |
+//! | `STATUS` | `STATUS` | last full sync summary, last webhook, counters (see `health.rs`, `deliveries.rs`) |
 //!
-//! Webhook delivery records live in the same table (see `deliveries.rs`).
+//! Webhook delivery records, the audit trail, out-of-sync markers and recent errors live in the same table
+//! (`deliveries.rs`, `audit.rs`, `health.rs`).
 
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use time::OffsetDateTime;
 
 use super::{backend_error, conditional, from_item, to_item};
 use crate::product::ProductId;
 use crate::sync::{RunRecord, RunStatus, StoreError, SyncState};
 
+/// BatchWriteItem's limit.
+const BATCH_WRITE_MAX: usize = 25;
+
+/// A sort key that orders items by time: microseconds since the epoch, zero-padded, then a random suffix so two
+/// items of the same microsecond both stay.
+pub(super) fn time_sort_key(at: OffsetDateTime) -> String {
+    format!("{:020}#{:08x}", crate::sync::micros(at), rand::random::<u32>())
+}
+
 /// Checkpoints outlive any run by far, then expire.
 const CHECKPOINT_TTL_SECS: i64 = 14 * 24 * 3600;
+
+/// The status record's partition and sort key.
+pub(super) const STATUS_KEY: &str = "STATUS";
 
 /// How long audit entries are kept unless configured.
 pub const DEFAULT_AUDIT_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
@@ -98,6 +111,45 @@ impl DynamoSyncState {
         self.get("RUN", run_id).await?.map(from_item).transpose()
     }
 
+    /// Writes `items` with BatchWriteItem (25 at a time), retrying what comes back unprocessed.
+    pub(super) async fn batch_put(&self, items: Vec<HashMap<String, AttributeValue>>) -> Result<(), StoreError> {
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let mut pending: Vec<WriteRequest> = items
+                .by_ref()
+                .take(BATCH_WRITE_MAX)
+                .map(|item| {
+                    let put = PutRequest::builder().set_item(Some(item)).build().expect("item is set");
+                    WriteRequest::builder().put_request(put).build()
+                })
+                .collect();
+            for attempt in 0..6u32 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| backend_error("BatchWriteItem", e))?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Backend {
+                    operation: "BatchWriteItem",
+                    message: format!("{} items left unprocessed", pending.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Up to `limit` items under `pk`, highest sort key (newest) first: one query.
     pub(super) async fn newest<T: serde::de::DeserializeOwned>(
         &self,
@@ -125,7 +177,7 @@ impl DynamoSyncState {
 
     /// The status record as JSON (empty object before anything was recorded).
     pub async fn status(&self) -> Result<serde_json::Value, StoreError> {
-        match self.get("STATUS", "STATUS").await? {
+        match self.get(STATUS_KEY, STATUS_KEY).await? {
             None => Ok(serde_json::json!({})),
             Some(item) => from_item(item),
         }
@@ -243,7 +295,7 @@ impl SyncState for DynamoSyncState {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key("STATUS", "STATUS")))
+            .set_key(Some(key(STATUS_KEY, STATUS_KEY)))
             .update_expression("SET last_full_sync = :run")
             .expression_attribute_values(":run", summary)
             .send()

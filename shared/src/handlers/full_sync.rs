@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::time_left;
-use crate::sync::{AuditLog, Catalog, EventPublisher, FullSync, ProductStore, RunOptions, SyncError, SyncState};
+use crate::sync::{
+    AuditLog, Catalog, EventPublisher, FullSync, HealthLog, ProductStore, RunOptions, SyncError, SyncState,
+};
 
 /// Stop taking pages this long before the Lambda deadline, to checkpoint and answer in time: 30 s, or a quarter of
 /// the time left when the function's timeout is short (a local 30 s timeout still gets 22 s of work).
@@ -77,7 +79,7 @@ pub async fn handle<C, S, T, E>(
 where
     C: Catalog,
     S: ProductStore,
-    T: SyncState + AuditLog,
+    T: SyncState + AuditLog + HealthLog,
     E: EventPublisher,
 {
     let request = parse_request(payload)?;

@@ -7,7 +7,9 @@ use tokio::time::Instant;
 
 use super::time_left;
 use crate::ingest::WorkQueue;
-use crate::sync::{AuditLog, BatchOutcome, Catalog, EventPublisher, ProductStore, ProductWorker, QueuedMessage};
+use crate::sync::{
+    AuditLog, BatchOutcome, Catalog, EventPublisher, HealthLog, ProductStore, ProductWorker, QueuedMessage,
+};
 
 /// Stop starting products this long before the Lambda deadline (a quarter of the time left, at most 10 s).
 fn margin(remaining: Duration) -> Duration {
@@ -56,7 +58,7 @@ where
     S: ProductStore,
     E: EventPublisher,
     Q: WorkQueue,
-    A: AuditLog,
+    A: AuditLog + HealthLog,
 {
     let remaining = time_left(deadline);
     let messages = queued_messages(event);

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::ingest::{Claim, DeliveryClaim, DeliveryLog, WebhookSeen, WorkMessage, WorkQueue, delivery_key, sha256_hex};
+use crate::sync::{ErrorRecord, HealthLog, WriteContext, WriteSource};
 use crate::webhook::{
     EVENT_HEADERS, ProductEvent, WebhookEvent, WebhookSecrets, first_header, parse_envelope, verify_request,
 };
@@ -75,7 +76,7 @@ pub struct WebhookHandler<D, Q> {
     pub config: WebhookConfig,
 }
 
-impl<D: DeliveryLog, Q: WorkQueue> WebhookHandler<D, Q> {
+impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
     /// Answers one delivery: raw body bytes and headers as received.
     pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> WebhookReply {
         let reply = self.answer(headers, body).await;
@@ -197,15 +198,28 @@ impl<D: DeliveryLog, Q: WorkQueue> WebhookHandler<D, Q> {
             }
             Err(e) => {
                 tracing::error!(error = %e, key = claim.key, "delivery log unavailable");
+                self.record_error(event, format!("delivery log unavailable, Pixlpay will retry: {e}")).await;
                 return WebhookReply::error(503, "unavailable", "the delivery log is unavailable; retry later");
             }
         }
-        if let Err(e) = self.queue.enqueue(&WorkMessage::from(event), Duration::ZERO).await {
-            tracing::error!(error = %e, key = claim.key, "enqueue failed; releasing the claim");
+        // Marked before it is queued, so the worker can never finish the work before the mark exists.
+        let queued = match self.deliveries.note_pending(event.product_id, event_name).await {
+            Ok(seq) => {
+                let message = WorkMessage {
+                    seq,
+                    ..WorkMessage::from(event)
+                };
+                self.queue.enqueue(&message, Duration::ZERO).await.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = queued {
+            tracing::error!(error, key = claim.key, "queueing failed; releasing the claim");
             if let Err(e) = self.deliveries.release(&claim).await {
                 // The claim's lease runs out by itself; Pixlpay's first retry comes a minute later.
                 tracing::warn!(error = %e, key = claim.key, "releasing the claim failed");
             }
+            self.record_error(event, format!("queueing failed, Pixlpay will retry: {error}")).await;
             return WebhookReply::error(503, "unavailable", "the work queue is unavailable; retry later");
         }
         // The work is queued: from here on the delivery is accepted whatever happens to the bookkeeping. A failed
@@ -244,6 +258,18 @@ impl<D: DeliveryLog, Q: WorkQueue> WebhookHandler<D, Q> {
         };
         if let Err(e) = self.deliveries.record_webhook(&seen).await {
             tracing::warn!(error = %e, "recording the last webhook failed");
+        }
+    }
+
+    /// Best effort, like `record`: lists the failure among the status's recent errors.
+    async fn record_error(&self, event: &ProductEvent, reason: String) {
+        let context = WriteContext {
+            run_id: None,
+            delivery_id: event.delivery_id.clone(),
+        };
+        let error = ErrorRecord::new(WriteSource::Webhook, &context, Some(event.product_id), reason);
+        if let Err(e) = self.deliveries.record_errors(&[error]).await {
+            tracing::warn!(error = %e, "recording the error failed");
         }
     }
 

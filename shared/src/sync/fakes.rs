@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::audit::AuditEntry;
 use super::events::ChangeEvent;
 use super::full_sync::{FullSync, FullSyncConfig, RunOptions, RunOutcome};
+use super::health::{CountDelta, ErrorRecord, HealthLog, OutOfSync, OutOfSyncReason};
 use super::item::ProductItem;
 use super::ports::{AuditLog, Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 use super::run::{RunRecord, RunStatus};
@@ -106,6 +107,8 @@ impl Catalog for FakeCatalog {
 pub struct MemoryStore {
     pub items: Mutex<HashMap<ProductId, ProductItem>>,
     pub puts: Mutex<u64>,
+    /// The running total of the count deltas written, as the status record would hold it.
+    pub counts: Mutex<CountDelta>,
 }
 
 impl ProductStore for MemoryStore {
@@ -116,12 +119,20 @@ impl ProductStore for MemoryStore {
             .filter_map(|id| items.get(id).map(|i| (*id, i.clone())))
             .collect())
     }
-    async fn put_if_version(&self, item: &ProductItem, expected: Option<u64>) -> Result<bool, StoreError> {
+    async fn put_if_version(
+        &self,
+        item: &ProductItem,
+        expected: Option<u64>,
+        delta: CountDelta,
+    ) -> Result<bool, StoreError> {
         let mut items = self.items.lock().unwrap();
         if items.get(&item.product_id).map(|i| i.version) != expected {
             return Ok(false);
         }
         *self.puts.lock().unwrap() += 1;
+        let mut counts = self.counts.lock().unwrap();
+        counts.active += delta.active;
+        counts.deleted += delta.deleted;
         items.insert(item.product_id, item.clone());
         Ok(true)
     }
@@ -158,6 +169,8 @@ impl AuditLog for MemoryState {
 #[derive(Default)]
 pub struct MemoryState {
     pub audit: MemoryAudit,
+    pub markers: Mutex<BTreeMap<ProductId, OutOfSync>>,
+    pub errors: Mutex<Vec<ErrorRecord>>,
     pub lock: Mutex<Option<(String, i64)>>,
     pub runs: Mutex<BTreeMap<String, RunRecord>>,
     pub pages: Mutex<HashMap<String, HashSet<ProductId>>>,
@@ -208,6 +221,51 @@ impl SyncState for MemoryState {
     }
     async fn record_full_sync(&self, run: &RunRecord) -> Result<(), StoreError> {
         *self.last_full_sync.lock().unwrap() = Some(run.clone());
+        Ok(())
+    }
+}
+
+impl MemoryState {
+    fn mark(&self, id: ProductId, reason: OutOfSyncReason, detail: &str, bump: bool) -> u64 {
+        let now = OffsetDateTime::now_utc();
+        let mut markers = self.markers.lock().unwrap();
+        let marker = markers.entry(id).or_insert_with(|| OutOfSync {
+            product_id: id,
+            reason,
+            detail: String::new(),
+            since: now,
+            updated_at: now,
+            seq: 0,
+        });
+        marker.reason = reason;
+        marker.detail = detail.to_owned();
+        marker.updated_at = now;
+        marker.seq += u64::from(bump);
+        marker.seq
+    }
+}
+
+impl HealthLog for MemoryState {
+    async fn note_pending(&self, id: ProductId, detail: &str) -> Result<u64, StoreError> {
+        Ok(self.mark(id, OutOfSyncReason::WebhookPending, detail, true))
+    }
+    async fn note_out_of_sync(&self, id: ProductId, reason: OutOfSyncReason, detail: &str) -> Result<(), StoreError> {
+        self.mark(id, reason, detail, false);
+        Ok(())
+    }
+    async fn clear_out_of_sync(&self, id: ProductId, up_to_seq: u64) -> Result<bool, StoreError> {
+        let mut markers = self.markers.lock().unwrap();
+        let clear = markers.get(&id).is_some_and(|m| m.seq <= up_to_seq);
+        if clear {
+            markers.remove(&id);
+        }
+        Ok(clear)
+    }
+    async fn out_of_sync(&self) -> Result<Vec<OutOfSync>, StoreError> {
+        Ok(self.markers.lock().unwrap().values().cloned().collect())
+    }
+    async fn record_errors(&self, errors: &[ErrorRecord]) -> Result<(), StoreError> {
+        self.errors.lock().unwrap().extend_from_slice(errors);
         Ok(())
     }
 }

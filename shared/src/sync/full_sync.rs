@@ -1,7 +1,7 @@
 //! The full sync: page through the whole catalog at the rate limit, write only what changed, checkpoint each page so
 //! a stopped run resumes, then find deletions by mark-and-sweep, each confirmed by a 404 and bounded by the guard.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::audit::{AuditAction, AuditEntry};
 use super::decide::{Change, Decision};
 use super::events::WriteContext;
+use super::health::{ErrorRecord, HealthLog, OutOfSync, OutOfSyncReason};
 use super::item::WriteSource;
 use super::ports::{AuditLog, Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 use super::run::{RunRecord, RunStatus, new_run_id};
@@ -105,7 +106,11 @@ pub struct FullSync<C, S, T, E> {
     pub config: FullSyncConfig,
 }
 
-impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> FullSync<C, S, T, E> {
+/// The out-of-sync markers a run found when it started, by product. A run clears those of the products it stores
+/// (a marker set after the run started has a newer sequence and stays) and re-marks what it cannot store.
+type Markers = HashMap<ProductId, OutOfSync>;
+
+impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog + HealthLog, E: EventPublisher> FullSync<C, S, T, E> {
     /// Runs (or resumes) the full sync under the lock. Errors leave the run paused at its last checkpoint.
     pub async fn run(&self, options: &RunOptions) -> Result<RunOutcome, SyncError> {
         if !self
@@ -142,7 +147,16 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
             }
         };
         self.state.save_run(&run).await?;
-        let result = self.scan(&mut run, &mut seen, options, started).await;
+        let markers: Markers = self
+            .state
+            .out_of_sync()
+            .await?
+            .into_iter()
+            // A pending push waits for Pixlpay to take the external value; reading Pixlpay does not settle it.
+            .filter(|m| m.reason != OutOfSyncReason::PushPending)
+            .map(|m| (m.product_id, m))
+            .collect();
+        let result = self.scan(&mut run, &mut seen, &markers, options, started).await;
         run.duration_ms += started.elapsed().as_millis() as u64;
         run.counts.add_client_stats(&self.catalog.stats().since(&stats_before));
         match result {
@@ -168,6 +182,14 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
             Err(error) => {
                 run.status = RunStatus::Paused;
                 run.note_error(error.to_string());
+                let context = WriteContext {
+                    run_id: Some(run.run_id.clone()),
+                    delivery_id: None,
+                };
+                let record = ErrorRecord::new(WriteSource::FullSync, &context, None, format!("full sync stopped: {error}"));
+                if let Err(e) = self.state.record_errors(&[record]).await {
+                    tracing::warn!(error = %e, "could not record the error");
+                }
                 if let Err(save) = self.state.save_run(&run).await {
                     tracing::error!(error = %save, "could not record the failed run");
                 }
@@ -182,6 +204,7 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
         &self,
         run: &mut RunRecord,
         seen: &mut HashSet<ProductId>,
+        markers: &Markers,
         options: &RunOptions,
         started: Instant,
     ) -> Result<bool, SyncError> {
@@ -215,7 +238,9 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
                 .await?;
             self.publish(run, &report).await?;
             let mut ids: Vec<ProductId> = page.products.iter().map(|p| p.id).collect();
+            self.clear_markers(&ids, markers).await?;
             let mut invalid_audit = Vec::new();
+            let mut problems = Vec::new();
             for invalid in &page.invalid {
                 // An invalid product still exists in Pixlpay: it must not be swept as deleted.
                 ids.extend(invalid.id);
@@ -226,9 +251,11 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
                         AuditEntry::new(AuditAction::Invalid, id, WriteSource::FullSync, &context, None, None)
                             .with_reason(invalid.to_string()),
                     );
+                    problems.push((id, OutOfSyncReason::Invalid, invalid.to_string()));
                 }
             }
             self.state.append(&invalid_audit).await?;
+            self.mark_out_of_sync(&problems, markers, &context).await?;
             add_report(run, &report);
             run.counts.seen += ids.len() as u64;
             seen.extend(&ids);
@@ -245,7 +272,7 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
                 "page done"
             );
         }
-        self.sweep(run, seen, &writer).await?;
+        self.sweep(run, seen, markers, &writer).await?;
         Ok(true)
     }
 
@@ -255,13 +282,24 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
         &self,
         run: &mut RunRecord,
         seen: &HashSet<ProductId>,
+        markers: &Markers,
         writer: &ProductWriter<'_, S>,
     ) -> Result<(), SyncError> {
+        let context = writer.context().clone();
         let active = self.store.active_ids().await?;
         let mut candidates: Vec<ProductId> = active.difference(seen).copied().collect();
         candidates.sort_unstable();
         run.counts.delete_candidates = candidates.len() as u64;
         if let Some(reason) = self.guard_refuses(candidates.len(), active.len()) {
+            // Every refused candidate stays out of sync (missing from Pixlpay, still active here); the guard trip
+            // itself is one error, not one per product.
+            for id in &candidates {
+                self.state
+                    .note_out_of_sync(*id, OutOfSyncReason::MissingFromPixlpay, &reason)
+                    .await?;
+            }
+            let record = ErrorRecord::new(WriteSource::FullSync, &context, None, reason.clone());
+            self.state.record_errors(&[record]).await?;
             tracing::warn!(
                 run_id = run.run_id,
                 outcome = "deletion_refused",
@@ -272,6 +310,7 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
             run.deletion_refused = Some(reason);
             return Ok(());
         }
+        let mut problems = Vec::new();
         for id in candidates {
             let requested_at = OffsetDateTime::now_utc();
             match self.catalog.product(id).await {
@@ -283,18 +322,57 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog, E: EventPublisher> Fu
                         .await?;
                     self.publish(run, &report).await?;
                     add_report(run, &report);
+                    self.clear_markers(&[id], markers).await?;
                 }
                 Err(e) if e.is_not_found() => {
                     let report = writer.soft_delete(id, OffsetDateTime::now_utc()).await?;
                     self.publish(run, &report).await?;
                     run.counts.deleted += report.count(Change::Deleted);
                     run.counts.dynamodb_writes += report.writes;
+                    self.clear_markers(&[id], markers).await?;
                 }
-                Err(PixlpayError::InvalidProduct(invalid)) => run.note_invalid(invalid.to_string()),
+                Err(PixlpayError::InvalidProduct(invalid)) => {
+                    run.note_invalid(invalid.to_string());
+                    problems.push((id, OutOfSyncReason::Invalid, invalid.to_string()));
+                }
                 // A candidate that cannot be confirmed stays: the next run asks again.
-                Err(e) => run.note_error(format!("confirming product {id}: {e}")),
+                Err(e) => {
+                    let reason = format!("confirming product {id}: {e}");
+                    run.note_error(reason.clone());
+                    problems.push((id, OutOfSyncReason::MissingFromPixlpay, reason));
+                }
             }
         }
+        self.mark_out_of_sync(&problems, markers, &context).await?;
+        Ok(())
+    }
+
+    /// Clears the markers (found at the start of the run) of products this run has just stored or confirmed.
+    async fn clear_markers(&self, ids: &[ProductId], markers: &Markers) -> Result<(), SyncError> {
+        for id in ids {
+            if let Some(marker) = markers.get(id) {
+                self.state.clear_out_of_sync(*id, marker.seq).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks products the run could not bring in line. Each becomes a recent error only when it was not already out
+    /// of sync for the same reason, so a product that stays invalid does not fill the error list run after run.
+    async fn mark_out_of_sync(
+        &self,
+        problems: &[(ProductId, OutOfSyncReason, String)],
+        markers: &Markers,
+        context: &WriteContext,
+    ) -> Result<(), SyncError> {
+        let mut errors = Vec::new();
+        for (id, reason, detail) in problems {
+            self.state.note_out_of_sync(*id, *reason, detail).await?;
+            if markers.get(id).is_none_or(|m| m.reason != *reason) {
+                errors.push(ErrorRecord::new(WriteSource::FullSync, context, Some(*id), detail.clone()));
+            }
+        }
+        self.state.record_errors(&errors).await?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@ mod audit;
 mod decide;
 mod events;
 mod full_sync;
+mod health;
 mod item;
 mod ports;
 mod run;
@@ -13,12 +14,15 @@ mod writer;
 #[cfg(test)]
 pub(crate) mod fakes;
 #[cfg(test)]
+mod health_tests;
+#[cfg(test)]
 mod worker_tests;
 
 pub use audit::{AuditAction, AuditEntry, changed_fields};
 pub use decide::{Change, Decision, Observed, decide_delete, decide_upsert};
 pub use events::{ChangeEvent, ORIGIN, WriteContext};
 pub use full_sync::{DryRunReport, FullSync, FullSyncConfig, RunOptions, RunOutcome, SyncError};
+pub use health::{CountDelta, ErrorRecord, HealthLog, OutOfSync, OutOfSyncReason};
 pub use item::{ProductItem, WriteSource, micros};
 pub use ports::{AuditLog, Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 pub use run::{MAX_REASONS, RunCounts, RunRecord, RunStatus, new_run_id};

@@ -9,6 +9,7 @@ use crate::product::{Product, ProductId};
 
 use super::audit::AuditEntry;
 use super::events::ChangeEvent;
+use super::health::CountDelta;
 use super::item::ProductItem;
 use super::run::RunRecord;
 
@@ -55,12 +56,14 @@ pub trait ProductStore: Send + Sync {
         &self,
         ids: &[ProductId],
     ) -> impl Future<Output = Result<HashMap<ProductId, ProductItem>, StoreError>> + Send;
-    /// Writes `item` if the stored version is still `expected_version` (`None`: no item yet). `Ok(false)` when
-    /// another writer got there first; the caller re-reads and decides again.
+    /// Writes `item` if the stored version is still `expected_version` (`None`: no item yet), moving the active and
+    /// deleted product counts by `counts` in the same transaction. `Ok(false)` when another writer got there first;
+    /// the caller re-reads and decides again.
     fn put_if_version(
         &self,
         item: &ProductItem,
         expected_version: Option<u64>,
+        counts: CountDelta,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Ids of every product not soft-deleted.
     fn active_ids(&self) -> impl Future<Output = Result<HashSet<ProductId>, StoreError>> + Send;

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::audit::{AuditAction, AuditEntry};
 use super::events::WriteContext;
+use super::health::{ErrorRecord, HealthLog, OutOfSyncReason};
 use super::item::{ProductItem, WriteSource, micros};
 use super::ports::{AuditLog, Catalog, EventPublisher, ProductStore};
 use super::writer::{ProductWriter, View, WriteReport};
@@ -76,7 +77,13 @@ enum ProductResult {
     Skipped,
     Defer(Duration),
     /// Retried by SQS; an invalid product also leaves an audit entry.
-    Failed(String, Option<AuditEntry>),
+    Failed(Failure),
+}
+
+struct Failure {
+    reason: String,
+    /// Pixlpay serves the product but it fails validation (recorded as such, and in the audit trail).
+    invalid: Option<AuditEntry>,
 }
 
 pub struct ProductWorker<C, S, E, Q, A> {
@@ -84,7 +91,8 @@ pub struct ProductWorker<C, S, E, Q, A> {
     pub store: S,
     pub events: E,
     pub queue: Q,
-    pub audit: A,
+    /// The sync-state table: audit trail and health.
+    pub state: A,
     pub config: WorkerConfig,
 }
 
@@ -123,7 +131,13 @@ impl ProductWork {
             delivery_id: last.delivery_id.clone(),
             created_at: self.newest_event(),
             deferrals: self.messages.iter().map(|m| m.deferrals).max().unwrap_or(0) + 1,
+            seq: self.seq(),
         }
+    }
+
+    /// The newest marker sequence among the messages: finishing them clears the marker up to it.
+    fn seq(&self) -> u64 {
+        self.messages.iter().map(|m| m.seq).max().unwrap_or(0)
     }
 }
 
@@ -133,7 +147,7 @@ where
     S: ProductStore,
     E: EventPublisher,
     Q: WorkQueue,
-    A: AuditLog,
+    A: AuditLog + HealthLog,
 {
     /// Processes one batch. Work not started by `deadline` is put back on the queue rather than failed.
     pub async fn process(&self, messages: &[QueuedMessage], deadline: Instant) -> BatchOutcome {
@@ -178,7 +192,8 @@ where
             .collect()
             .await;
         let mut published: Vec<(Vec<String>, WriteReport)> = Vec::new();
-        let mut failed_audit = Vec::new();
+        let mut finished = Vec::new();
+        let mut failures = Vec::new();
         for (work, result) in results {
             match result {
                 ProductResult::Done(report) => {
@@ -186,9 +201,13 @@ where
                     outcome.written += report.writes;
                     outcome.unchanged += report.unchanged;
                     outcome.stale += report.stale;
-                    published.push((work.message_ids, report));
+                    published.push((work.message_ids.clone(), report));
+                    finished.push(work);
                 }
-                ProductResult::Skipped => outcome.skipped += 1,
+                ProductResult::Skipped => {
+                    outcome.skipped += 1;
+                    finished.push(work);
+                }
                 ProductResult::Defer(delay) => {
                     let message = work.merged();
                     match self.queue.enqueue(&message, delay).await {
@@ -208,21 +227,53 @@ where
                         }
                     }
                 }
-                ProductResult::Failed(reason, audit) => {
+                ProductResult::Failed(failure) => {
                     tracing::error!(
                         product_id = work.product_id,
-                        reason,
+                        reason = failure.reason,
                         outcome = "failed",
                         messages = work.message_ids.len(),
                         "product not processed; its messages are retried"
                     );
-                    failed_audit.extend(audit);
-                    outcome.failed.extend(work.message_ids);
+                    outcome.failed.extend(work.message_ids.iter().cloned());
+                    failures.push((work, failure));
                 }
             }
         }
+        let failed_audit = failures.iter().filter_map(|(_, f)| f.invalid.clone()).collect();
         self.publish(published, failed_audit, &mut outcome).await;
+        self.settle_health(finished, failures, &mut outcome).await;
         outcome
+    }
+
+    /// Clears the out-of-sync marker of every product whose work is done (unless newer work is queued), and marks
+    /// the failed ones with their reason, also listed among the recent errors. A finished product whose marker
+    /// cannot be cleared is reported failed, so the retry clears it.
+    async fn settle_health(&self, finished: Vec<ProductWork>, failures: Vec<(ProductWork, Failure)>, outcome: &mut BatchOutcome) {
+        for work in finished {
+            if work.message_ids.iter().any(|id| outcome.failed.contains(id)) {
+                continue;
+            }
+            if let Err(e) = self.state.clear_out_of_sync(work.product_id, work.seq()).await {
+                tracing::error!(product_id = work.product_id, error = %e, "clearing the out-of-sync marker failed");
+                outcome.failed.extend(work.message_ids);
+            }
+        }
+        let mut errors = Vec::with_capacity(failures.len());
+        for (work, failure) in failures {
+            let reason = if failure.invalid.is_some() {
+                OutOfSyncReason::Invalid
+            } else {
+                OutOfSyncReason::WebhookFailed
+            };
+            if let Err(e) = self.state.note_out_of_sync(work.product_id, reason, &failure.reason).await {
+                tracing::warn!(product_id = work.product_id, error = %e, "marking the product out of sync failed");
+            }
+            errors.push(ErrorRecord::new(WriteSource::Webhook, &work.context(), Some(work.product_id), failure.reason));
+        }
+        if let Err(e) = self.state.record_errors(&errors).await {
+            tracing::warn!(error = %e, "recording errors failed");
+        }
     }
 
     /// Appends the audit entries, then publishes the events. A failure of either reports the messages behind them.
@@ -233,7 +284,7 @@ where
         outcome: &mut BatchOutcome,
     ) {
         audit.extend(published.iter().flat_map(|(_, r)| r.audit.iter().cloned()));
-        if let Err(e) = self.audit.append(&audit).await {
+        if let Err(e) = self.state.append(&audit).await {
             tracing::error!(error = %e, "appending audit entries failed");
             for (ids, report) in &published {
                 if !report.audit.is_empty() {
@@ -318,13 +369,24 @@ where
                     None,
                 )
                 .with_reason(invalid.to_string());
-                return ProductResult::Failed(format!("product {id} is invalid: {invalid}"), Some(audit));
+                return ProductResult::Failed(Failure {
+                    reason: format!("product {id} is invalid: {invalid}"),
+                    invalid: Some(audit),
+                });
             }
-            Err(e) => return ProductResult::Failed(format!("reading product {id} from Pixlpay: {e}"), None),
+            Err(e) => {
+                return ProductResult::Failed(Failure {
+                    reason: format!("reading product {id} from Pixlpay: {e}"),
+                    invalid: None,
+                });
+            }
         };
         match written {
             Ok(report) => ProductResult::Done(report),
-            Err(e) => ProductResult::Failed(format!("writing product {id}: {e}"), None),
+            Err(e) => ProductResult::Failed(Failure {
+                reason: format!("writing product {id}: {e}"),
+                invalid: None,
+            }),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::fakes::{FakeCatalog, MemoryAudit, MemoryEvents, MemoryStore, Refusal};
+use super::fakes::{FakeCatalog, MemoryEvents, MemoryState, MemoryStore, Refusal};
 use super::{AuditAction, Change, ProductWorker, QueuedMessage, WorkerConfig, WriteSource};
 use crate::ingest::{QueueError, WorkMessage, WorkQueue};
 use crate::webhook::ProductEventKind;
@@ -25,7 +25,7 @@ impl WorkQueue for MemoryQueue {
     }
 }
 
-type Worker = ProductWorker<FakeCatalog, MemoryStore, MemoryEvents, MemoryQueue, MemoryAudit>;
+type Worker = ProductWorker<FakeCatalog, MemoryStore, MemoryEvents, MemoryQueue, MemoryState>;
 
 fn worker(catalog: FakeCatalog) -> Worker {
     ProductWorker {
@@ -33,7 +33,7 @@ fn worker(catalog: FakeCatalog) -> Worker {
         store: MemoryStore::default(),
         events: MemoryEvents::default(),
         queue: MemoryQueue::default(),
-        audit: MemoryAudit::default(),
+        state: MemoryState::default(),
         config: WorkerConfig::default(),
     }
 }
@@ -45,6 +45,7 @@ fn message(n: u32, id: u64, kind: ProductEventKind, created_at: Option<OffsetDat
         delivery_id: Some(format!("wh_{n}")),
         created_at,
         deferrals: 0,
+        seq: 0,
     };
     QueuedMessage {
         message_id: format!("m{n}"),
@@ -76,7 +77,7 @@ async fn many_messages_for_one_product_cost_one_read_and_one_event() {
         events[0].delivery_id.as_deref(),
         Some("wh_0,wh_1,wh_2,wh_3,wh_4,wh_5,wh_6,wh_7")
     );
-    let audit = w.audit.entries.lock().unwrap().clone();
+    let audit = w.state.audit.entries.lock().unwrap().clone();
     assert_eq!(audit.len(), 1);
     assert_eq!(
         (audit[0].action, audit[0].source),
@@ -120,6 +121,7 @@ async fn a_delete_is_confirmed_by_a_404_and_a_live_product_survives_its_delete_e
         .await;
     assert!(w.store.items.lock().unwrap()[&2].deleted);
     let actions: Vec<_> = w
+        .state
         .audit
         .entries
         .lock()
@@ -233,4 +235,53 @@ async fn the_same_message_twice_writes_once() {
     let second = w.process(&[m], later()).await;
     assert_eq!((second.written, second.unchanged), (0, 1));
     assert_eq!(w.events.published.lock().unwrap().len(), 1);
+}
+
+fn with_seq(mut queued: QueuedMessage, seq: u64) -> QueuedMessage {
+    let mut work: WorkMessage = serde_json::from_str(&queued.body).unwrap();
+    work.seq = seq;
+    queued.body = serde_json::to_string(&work).unwrap();
+    queued
+}
+
+#[tokio::test]
+async fn finished_work_clears_the_out_of_sync_mark_unless_newer_work_is_queued() {
+    use super::{HealthLog, OutOfSyncReason};
+    let w = worker(FakeCatalog::with(2));
+    let first = w.state.note_pending(1, "product.updated").await.unwrap();
+    let second = w.state.note_pending(1, "product.updated").await.unwrap();
+    assert_eq!((first, second), (1, 2));
+    // The older message alone: a newer webhook is still queued, so product 1 stays out of sync.
+    let outcome = w.process(&[with_seq(message(1, 1, ProductEventKind::Updated, None), first)], later()).await;
+    assert!(outcome.failed.is_empty(), "{outcome:?}");
+    assert_eq!(w.state.markers.lock().unwrap()[&1].reason, OutOfSyncReason::WebhookPending);
+    w.process(&[with_seq(message(2, 1, ProductEventKind::Updated, None), second)], later()).await;
+    assert!(w.state.markers.lock().unwrap().is_empty(), "the newest work is done");
+    assert!(w.state.errors.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn failed_work_marks_the_product_and_lists_the_error_until_a_retry_succeeds() {
+    use super::{HealthLog, OutOfSyncReason};
+    let catalog = FakeCatalog::with(2);
+    catalog.refusals.lock().unwrap().insert(2, Refusal::ServerError);
+    let w = worker(catalog.clone());
+    let seq = w.state.note_pending(2, "product.updated").await.unwrap();
+    let queued = with_seq(message(1, 2, ProductEventKind::Updated, None), seq);
+    let outcome = w.process(std::slice::from_ref(&queued), later()).await;
+    assert_eq!(outcome.failed, ["m1"]);
+    let marker = w.state.markers.lock().unwrap()[&2].clone();
+    assert_eq!((marker.reason, marker.seq), (OutOfSyncReason::WebhookFailed, seq), "a failure keeps the sequence");
+    assert!(marker.detail.contains("500"), "{}", marker.detail);
+    let errors = w.state.errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        (errors[0].product_id, errors[0].source, errors[0].delivery_id.as_deref()),
+        (Some(2), WriteSource::Webhook, Some("wh_1"))
+    );
+    // SQS redelivers the same message; Pixlpay answers now.
+    catalog.refusals.lock().unwrap().clear();
+    let outcome = w.process(&[queued], later()).await;
+    assert!(outcome.failed.is_empty(), "{outcome:?}");
+    assert!(w.state.markers.lock().unwrap().is_empty());
 }

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use super::audit::{AuditAction, AuditEntry};
 use super::decide::{Change, Decision, Observed, decide_delete, decide_upsert};
 use super::events::{ChangeEvent, WriteContext};
+use super::health::CountDelta;
 use super::item::{ProductItem, WriteSource, micros};
 use super::ports::{ProductStore, StoreError};
 use crate::product::{Product, ProductId};
@@ -114,6 +115,10 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
         Self { store, source, context }
     }
 
+    pub fn context(&self) -> &WriteContext {
+        &self.context
+    }
+
     /// Upserts products read from Pixlpay by requests that started at `fetched_at`, `concurrency` at a time. One read
     /// of the table for the whole batch; a product whose conditional write loses is re-read alone.
     pub async fn upsert_all(
@@ -185,7 +190,8 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
             let expected = current.as_ref().map(|c| c.version);
             let now = OffsetDateTime::now_utc();
             let item = ProductItem::new(product, hash.clone(), self.source, fetched_at, now, expected);
-            if self.store.put_if_version(&item, expected).await? {
+            let counts = CountDelta::between(current.as_ref(), &item);
+            if self.store.put_if_version(&item, expected, counts).await? {
                 tracing::info!(product_id = product.id, outcome = ?change, source = self.source.as_str(),
                     run_id = self.context.run_id, delivery_id = self.context.delivery_id, "product written");
                 let audit = AuditEntry::new(
@@ -219,7 +225,8 @@ impl<'s, S: ProductStore> ProductWriter<'s, S> {
             match decide_delete(&current, micros(confirmed_at)) {
                 Decision::Write(change) => {
                     let item = current.soft_deleted(self.source, OffsetDateTime::now_utc());
-                    if self.store.put_if_version(&item, Some(current.version)).await? {
+                    let counts = CountDelta::between(Some(&current), &item);
+                    if self.store.put_if_version(&item, Some(current.version), counts).await? {
                         tracing::info!(
                             product_id = id,
                             outcome = "deleted",
