@@ -234,6 +234,22 @@ impl WebhookSettings {
     }
 }
 
+/// The status function's queues (it also reads `StorageSettings` and, for live reads, `PixlpaySettings`).
+#[derive(Debug, Clone)]
+pub struct StatusSettings {
+    pub work_queue_url: String,
+    pub dead_letter_queue_url: String,
+}
+
+impl StatusSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            work_queue_url: env.required("WORK_QUEUE_URL")?,
+            dead_letter_queue_url: env.required("WORK_DLQ_URL")?,
+        })
+    }
+}
+
 pub fn worker_config<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<WorkerConfig, ConfigError> {
     let defaults = WorkerConfig::default();
     Ok(WorkerConfig {

@@ -4,6 +4,7 @@
 //! - [`product`]: the product model, tolerant of both documented dialects, with exact decimal prices.
 //! - [`webhook`]: signature verification and envelope parsing for Pixlpay's webhooks.
 //! - [`secret`]: secrets that never print.
+//! - [`sync`]: the sync engine, its ports and sync health; [`status`]: the status report built from them.
 #![deny(clippy::all)]
 
 pub mod aws;
@@ -13,6 +14,7 @@ pub mod ingest;
 pub mod pixlpay;
 pub mod product;
 pub mod secret;
+pub mod status;
 pub mod sync;
 pub mod timestamp;
 pub mod webhook;

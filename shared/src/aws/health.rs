@@ -30,6 +30,11 @@ impl DynamoSyncState {
         self.newest(ERRORS, limit).await
     }
 
+    /// Up to `limit` markers (one query): what the status lists and counts as stored or not.
+    pub async fn first_out_of_sync(&self, limit: i32) -> Result<Vec<OutOfSync>, StoreError> {
+        self.newest(MARKERS, limit).await
+    }
+
     /// The marker of one product, if it is out of sync.
     pub async fn out_of_sync_marker(&self, id: ProductId) -> Result<Option<OutOfSync>, StoreError> {
         self.get(MARKERS, &id.to_string()).await?.map(from_item).transpose()

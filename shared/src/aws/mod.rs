@@ -15,7 +15,7 @@ pub use eventbridge::EventBridgePublisher;
 pub use products::DynamoProductStore;
 pub use provision::{create_products_table, create_state_table};
 pub use secrets::{SecretSource, SecretSourceError};
-pub use sqs::SqsWorkQueue;
+pub use sqs::{SqsWorkQueue, queue_depth};
 pub use state::{DEFAULT_AUDIT_TTL, DynamoSyncState};
 
 use std::collections::HashMap;

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use aws_sdk_sqs::types::QueueAttributeName;
+
 use crate::ingest::{QueueError, WorkMessage, WorkQueue};
+use crate::status::QueueDepth;
 
 /// SQS's longest message delay.
 const MAX_DELAY: Duration = Duration::from_secs(900);
@@ -35,4 +38,31 @@ impl WorkQueue for SqsWorkQueue {
             .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
         Ok(())
     }
+}
+
+/// How many messages a queue holds, as SQS approximates it (one GetQueueAttributes call).
+pub async fn queue_depth(client: &aws_sdk_sqs::Client, queue_url: &str) -> Result<QueueDepth, QueueError> {
+    let output = client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+    let attributes = output.attributes.unwrap_or_default();
+    let count = |name: QueueAttributeName| -> Result<u64, QueueError> {
+        match attributes.get(&name) {
+            None => Ok(0),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| QueueError(format!("{name} is not a count: {raw:?}"))),
+        }
+    };
+    Ok(QueueDepth {
+        visible: count(QueueAttributeName::ApproximateNumberOfMessages)?,
+        in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?,
+        delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed)?,
+    })
 }

@@ -3,9 +3,41 @@
 
 pub mod full_sync;
 pub mod product_worker;
+pub mod status;
 pub mod webhook;
 
 use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+/// An HTTP answer: status and JSON body. Every error body is `{"error": <code>, "reason": <what to do about it>}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn error(status: u16, error: &str, reason: impl std::fmt::Display) -> Self {
+        Self {
+            status,
+            body: json!({"error": error, "reason": reason.to_string()}),
+        }
+    }
+
+    pub fn ok(body: Value) -> Self {
+        Self { status: 200, body }
+    }
+
+    /// As the HTTP API (Lambda) response.
+    pub fn into_http(self) -> lambda_http::Response<lambda_http::Body> {
+        lambda_http::Response::builder()
+            .status(self.status)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(lambda_http::Body::Text(self.body.to_string()))
+            .expect("status codes used here are valid")
+    }
+}
 
 /// The time assumed left when the invocation's deadline is unusable: Lambda's maximum timeout.
 pub const UNKNOWN_DEADLINE: Duration = Duration::from_secs(900);

@@ -14,9 +14,10 @@
 use std::time::Duration;
 
 use http::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::OffsetDateTime;
 
+use super::Reply;
 use crate::ingest::{Claim, DeliveryClaim, DeliveryLog, WebhookSeen, WorkMessage, WorkQueue, delivery_key, sha256_hex};
 use crate::sync::{ErrorRecord, HealthLog, WriteContext, WriteSource};
 use crate::webhook::{
@@ -50,26 +51,6 @@ impl WebhookConfig {
     }
 }
 
-/// An HTTP answer: status and JSON body.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WebhookReply {
-    pub status: u16,
-    pub body: Value,
-}
-
-impl WebhookReply {
-    fn error(status: u16, error: &str, reason: impl std::fmt::Display) -> Self {
-        Self {
-            status,
-            body: json!({"error": error, "reason": reason.to_string()}),
-        }
-    }
-
-    fn ok(body: Value) -> Self {
-        Self { status: 200, body }
-    }
-}
-
 pub struct WebhookHandler<D, Q> {
     pub deliveries: D,
     pub queue: Q,
@@ -78,7 +59,7 @@ pub struct WebhookHandler<D, Q> {
 
 impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
     /// Answers one delivery: raw body bytes and headers as received.
-    pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> WebhookReply {
+    pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Reply {
         let reply = self.answer(headers, body).await;
         let text = |field: &str| reply.body.get(field).and_then(|v| v.as_str());
         let outcome = text("status").or_else(|| text("error")).unwrap_or("");
@@ -93,10 +74,10 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
         reply
     }
 
-    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> WebhookReply {
+    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> Reply {
         let limit = self.config.max_body_bytes;
         if body.len() > limit {
-            return WebhookReply::error(
+            return Reply::error(
                 413,
                 "payload_too_large",
                 format!("body is {} bytes; the limit is {limit}", body.len()),
@@ -105,18 +86,18 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
         match verify_request(&self.config.secrets, headers, body) {
             Ok(0) => {}
             Ok(index) => tracing::info!(secret = index + 1, "signature matched an older webhook secret"),
-            Err(e) => return WebhookReply::error(401, "invalid_signature", e),
+            Err(e) => return Reply::error(401, "invalid_signature", e),
         }
         let event = match parse_envelope(body, headers) {
             Ok(event) => event,
-            Err(e) => return WebhookReply::error(400, "invalid_payload", e),
+            Err(e) => return Reply::error(400, "invalid_payload", e),
         };
         let now = OffsetDateTime::now_utc();
         let event = match event {
             WebhookEvent::Product(event) => event,
             WebhookEvent::Other { event, delivery_id } => {
                 self.record(now, &event, delivery_id.clone(), None, "ignored").await;
-                return WebhookReply::ok(json!({"status": "ignored", "event": event, "delivery_id": delivery_id,
+                return Reply::ok(json!({"status": "ignored", "event": event, "delivery_id": delivery_id,
                     "reason": "not a product event"}));
             }
         };
@@ -126,10 +107,10 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
         self.enqueue_once(&event, body, headers, now).await
     }
 
-    fn too_old(&self, event: &ProductEvent, now: OffsetDateTime) -> Option<WebhookReply> {
+    fn too_old(&self, event: &ProductEvent, now: OffsetDateTime) -> Option<Reply> {
         let max_age = self.config.max_event_age?;
         let Some(created_at) = event.created_at else {
-            return Some(WebhookReply::error(
+            return Some(Reply::error(
                 400,
                 "invalid_payload",
                 "`created_at` (or `timestamp`) is required while a maximum event age is enforced",
@@ -137,7 +118,7 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
         };
         let age = now - created_at;
         (age > max_age).then(|| {
-            WebhookReply::ok(json!({"status": "ignored", "delivery_id": event.delivery_id,
+            Reply::ok(json!({"status": "ignored", "delivery_id": event.delivery_id,
                 "product_id": event.product_id,
                 "reason": format!("event is {}s old; the maximum age is {}s", age.whole_seconds(), max_age.as_secs())}))
         })
@@ -149,7 +130,7 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
         body: &[u8],
         headers: &HeaderMap,
         now: OffsetDateTime,
-    ) -> WebhookReply {
+    ) -> Reply {
         let event_name = event.kind.as_str();
         let payload_hash = sha256_hex(body);
         let claim = DeliveryClaim {
@@ -166,7 +147,7 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
         let with_ids = |status: &str| {
             let mut body = ids.clone();
             body["status"] = json!(status);
-            WebhookReply::ok(body)
+            Reply::ok(body)
         };
         if let Some(header_event) = header_event(headers).filter(|h| *h != event_name) {
             // The signed body decides; a header that disagrees is worth knowing about, not a reason to refuse.
@@ -190,7 +171,7 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
                 return with_ids("duplicate");
             }
             Ok(Claim::InFlight) => {
-                return WebhookReply::error(
+                return Reply::error(
                     409,
                     "delivery_in_progress",
                     "this delivery is being queued by another request; retry later",
@@ -199,7 +180,7 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
             Err(e) => {
                 tracing::error!(error = %e, key = claim.key, "delivery log unavailable");
                 self.record_error(event, format!("delivery log unavailable, Pixlpay will retry: {e}")).await;
-                return WebhookReply::error(503, "unavailable", "the delivery log is unavailable; retry later");
+                return Reply::error(503, "unavailable", "the delivery log is unavailable; retry later");
             }
         }
         // Marked before it is queued, so the worker can never finish the work before the mark exists.
@@ -220,7 +201,7 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
                 tracing::warn!(error = %e, key = claim.key, "releasing the claim failed");
             }
             self.record_error(event, format!("queueing failed, Pixlpay will retry: {error}")).await;
-            return WebhookReply::error(503, "unavailable", "the work queue is unavailable; retry later");
+            return Reply::error(503, "unavailable", "the work queue is unavailable; retry later");
         }
         // The work is queued: from here on the delivery is accepted whatever happens to the bookkeeping. A failed
         // confirm only means a retry of this delivery is queued once more, which the worker absorbs.
@@ -276,15 +257,11 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
     /// The Lambda (API Gateway HTTP API) entry point: the same answers, as an HTTP response with a JSON body.
     pub async fn handle_http(&self, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
         let reply = if request.method() != http::Method::POST {
-            WebhookReply::error(405, "method_not_allowed", "webhooks are delivered with POST")
+            Reply::error(405, "method_not_allowed", "webhooks are delivered with POST")
         } else {
             self.handle(request.headers(), request.body().as_ref()).await
         };
-        lambda_http::Response::builder()
-            .status(reply.status)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(lambda_http::Body::Text(reply.body.to_string()))
-            .expect("status codes used here are valid")
+        reply.into_http()
     }
 }
 

@@ -105,6 +105,19 @@ const BOOKKEEPING: [&str; 7] = [
 /// The product attributes that differ between `old` and `new` (all of them for a first write), by item attribute
 /// name, sorted. Unknown Pixlpay fields are reported as `extra.<name>`.
 pub fn changed_fields(old: Option<&ProductItem>, new: &ProductItem) -> Vec<String> {
+    field_differences(old, new).into_iter().map(|d| d.field).collect()
+}
+
+/// One product attribute that differs between two items, with both values (`null` where absent).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldDifference {
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+/// What [`changed_fields`] names, with the values on each side.
+pub fn field_differences(old: Option<&ProductItem>, new: &ProductItem) -> Vec<FieldDifference> {
     let as_map = |item: &ProductItem| match serde_json::to_value(item).expect("items serialise") {
         Value::Object(map) => map,
         _ => unreachable!("an item is an object"),
@@ -112,6 +125,11 @@ pub fn changed_fields(old: Option<&ProductItem>, new: &ProductItem) -> Vec<Strin
     let new_map = as_map(new);
     let old_map = old.map(as_map).unwrap_or_default();
     let names: BTreeSet<&String> = new_map.keys().chain(old_map.keys()).collect();
+    let difference = |field: String, before: Option<&Value>, after: Option<&Value>| FieldDifference {
+        field,
+        before: before.cloned().unwrap_or(Value::Null),
+        after: after.cloned().unwrap_or(Value::Null),
+    };
     let mut changed = Vec::new();
     for name in names {
         if BOOKKEEPING.contains(&name.as_str()) {
@@ -126,10 +144,10 @@ pub fn changed_fields(old: Option<&ProductItem>, new: &ProductItem) -> Vec<Strin
             changed.extend(
                 keys.into_iter()
                     .filter(|k| before.get(*k) != after.get(*k))
-                    .map(|k| format!("extra.{k}")),
+                    .map(|k| difference(format!("extra.{k}"), before.get(k), after.get(k))),
             );
         } else if before != after {
-            changed.push(name.clone());
+            changed.push(difference(name.clone(), before, after));
         }
     }
     changed
@@ -139,6 +157,7 @@ pub fn changed_fields(old: Option<&ProductItem>, new: &ProductItem) -> Vec<Strin
 mod tests {
     use super::*;
     use crate::sync::fakes::product;
+    use serde_json::json;
 
     fn item(price: &str, updated_s: i64) -> ProductItem {
         let p = product(1, price, updated_s);
@@ -159,6 +178,8 @@ mod tests {
         let mut extra = old.clone();
         extra.extra.insert("badge".into(), Value::from("new"));
         assert_eq!(changed_fields(Some(&old), &extra), ["extra.badge"]);
+        let price = &field_differences(Some(&old), &new)[1];
+        assert_eq!((price.field.as_str(), &price.before, &price.after), ("price", &json!("1.00"), &json!("2.50")));
         let first = changed_fields(None, &old);
         assert!(first.contains(&"name".to_owned()) && first.contains(&"price".to_owned()));
         assert!(!first.contains(&"version".to_owned()));

@@ -18,7 +18,7 @@ mod health_tests;
 #[cfg(test)]
 mod worker_tests;
 
-pub use audit::{AuditAction, AuditEntry, changed_fields};
+pub use audit::{AuditAction, AuditEntry, FieldDifference, changed_fields, field_differences};
 pub use decide::{Change, Decision, Observed, decide_delete, decide_upsert};
 pub use events::{ChangeEvent, ORIGIN, WriteContext};
 pub use full_sync::{DryRunReport, FullSync, FullSyncConfig, RunOptions, RunOutcome, SyncError};
