@@ -11,6 +11,7 @@ use crate::ingest::WebhookSeen;
 use crate::product::{Product, ProductId};
 use crate::sync::{
     AuditEntry, ErrorRecord, OutOfSync, ProductItem, RunRecord, RunStatus, WriteSource, field_differences,
+    single_view_fields,
 };
 use crate::timestamp;
 
@@ -202,12 +203,23 @@ pub struct LiveComparison {
     pub product: Option<Product>,
     pub in_sync: bool,
     pub differences: Vec<LiveDifference>,
+    /// Fields Pixlpay only shows on a single read, which the table has never held because only list reads stored
+    /// the product: not a difference the sync could have avoided, so not counted against `in_sync`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_compared: Vec<String>,
 }
 
 impl LiveComparison {
     /// Compares what the table holds with what Pixlpay served (`None`: 404) at `fetched_at`. The sync's own
-    /// bookkeeping is not compared; a product Pixlpay no longer has is in sync only if the table has it deleted.
+    /// bookkeeping is not compared, nor single-view fields the table never held; a product Pixlpay no longer has is
+    /// in sync only if the table has it deleted.
     pub fn compare(stored: &ProductItem, live: Option<Product>, fetched_at: OffsetDateTime) -> Self {
+        let never_held: Vec<&str> = single_view_fields(stored)
+            .into_iter()
+            .filter(|(_, held)| !held)
+            .map(|(name, _)| name)
+            .collect();
+        let mut not_compared = Vec::new();
         let differences = match &live {
             Some(product) => {
                 let as_item = ProductItem::new(
@@ -220,6 +232,13 @@ impl LiveComparison {
                 );
                 field_differences(Some(stored), &as_item)
                     .into_iter()
+                    .filter(|d| {
+                        let skip = never_held.contains(&d.field.as_str());
+                        if skip {
+                            not_compared.push(d.field.clone());
+                        }
+                        !skip
+                    })
                     .map(|d| LiveDifference {
                         field: d.field,
                         stored: d.before,
@@ -239,6 +258,7 @@ impl LiveComparison {
             in_sync: differences.is_empty(),
             product: live,
             differences,
+            not_compared,
         }
     }
 }
@@ -290,6 +310,18 @@ mod tests {
                 live: json!("5.49")
             }]
         );
+        // A list read never learns the delivery servers: not held against the table until a single read stored them.
+        let mut with_servers = product("4.99");
+        with_servers.delivery_servers = serde_json::from_value(json!([{"id": 1, "name": "Main"}])).unwrap();
+        let listed = LiveComparison::compare(&item("4.99", false), Some(with_servers.clone()), now);
+        assert!(
+            listed.in_sync && listed.not_compared == ["delivery_servers"],
+            "{listed:?}"
+        );
+        let mut held = item("4.99", false);
+        held.delivery_servers = serde_json::from_value(json!([{"id": 1, "name": "Old"}])).unwrap();
+        let moved = LiveComparison::compare(&held, Some(with_servers), now);
+        assert_eq!(moved.differences[0].field, "delivery_servers");
         // Gone from Pixlpay: in sync only if the table has it deleted.
         assert!(LiveComparison::compare(&item("4.99", true), None, now).in_sync);
         let missing = LiveComparison::compare(&item("4.99", false), None, now);
@@ -317,8 +349,10 @@ mod tests {
 
     #[test]
     fn figures_come_from_the_counters_and_only_stored_markers_reduce_in_sync() {
-        let status = record(json!({"active_products": 9, "deleted_products": 1, "out_of_sync_products": 2,
-            "webhooks_queued": 3, "webhooks_duplicate": 1, "other": "x"}));
+        let status = record(
+            json!({"active_products": 9, "deleted_products": 1, "out_of_sync_products": 2,
+            "webhooks_queued": 3, "webhooks_duplicate": 1, "other": "x"}),
+        );
         let sample = MarkerSample {
             markers: vec![marker(4), marker(12)],
             stored: 1,
@@ -339,8 +373,14 @@ mod tests {
                 in_sync_exact: true
             }
         );
-        assert_eq!(report.webhooks, BTreeMap::from([("queued".into(), 3), ("duplicate".into(), 1)]));
-        assert!(!report.in_sync, "products are out of sync and no full sync has completed");
+        assert_eq!(
+            report.webhooks,
+            BTreeMap::from([("queued".into(), 3), ("duplicate".into(), 1)])
+        );
+        assert!(
+            !report.in_sync,
+            "products are out of sync and no full sync has completed"
+        );
         // Too many markers to read them all: every out-of-sync product is assumed stored.
         let partial = MarkerSample {
             complete: false,

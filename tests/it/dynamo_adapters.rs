@@ -55,14 +55,20 @@ async fn conditional_puts_allow_exactly_one_writer_per_version() {
         let (store, state) = tables(&endpoint).await;
         let first = item(1, "9.990", None);
         let created = CountDelta::between(None, &first);
-        assert!(store.put_if_version(&first, None, created).await.unwrap(), "{name}: create");
+        assert!(
+            store.put_if_version(&first, None, created).await.unwrap(),
+            "{name}: create"
+        );
         assert!(
             !store.put_if_version(&first, None, created).await.unwrap(),
             "{name}: a second create must lose"
         );
         let second = item(1, "10.00", Some(1));
         assert!(
-            store.put_if_version(&second, Some(1), CountDelta::default()).await.unwrap(),
+            store
+                .put_if_version(&second, Some(1), CountDelta::default())
+                .await
+                .unwrap(),
             "{name}: update from version 1"
         );
         assert!(
@@ -91,7 +97,10 @@ async fn batch_reads_cover_more_than_one_batch_and_skip_missing_ids() {
         let (store, _) = tables(&endpoint).await;
         for id in 1..=230 {
             let new = item(id, "1.00", None);
-            store.put_if_version(&new, None, CountDelta::between(None, &new)).await.unwrap();
+            store
+                .put_if_version(&new, None, CountDelta::between(None, &new))
+                .await
+                .unwrap();
         }
         let mut ids: Vec<u64> = (1..=250).collect();
         ids.push(7); // duplicates are fine
@@ -107,7 +116,10 @@ async fn active_ids_leave_out_soft_deleted_products() {
         let (store, state) = tables(&endpoint).await;
         for id in 1..=5 {
             let new = item(id, "1.00", None);
-            store.put_if_version(&new, None, CountDelta::between(None, &new)).await.unwrap();
+            store
+                .put_if_version(&new, None, CountDelta::between(None, &new))
+                .await
+                .unwrap();
         }
         let stored = store.get(3).await.unwrap().unwrap();
         let gone = stored.soft_deleted(WriteSource::FullSync, OffsetDateTime::now_utc());
@@ -247,15 +259,34 @@ async fn out_of_sync_markers_are_counted_as_they_come_and_go_and_errors_read_new
             .await
             .unwrap();
         // A failure on 7 keeps its sequence; a second mark of 8 does not count it twice.
-        state.note_out_of_sync(7, OutOfSyncReason::WebhookFailed, "500").await.unwrap();
-        state.note_out_of_sync(8, OutOfSyncReason::Invalid, "still").await.unwrap();
+        state
+            .note_out_of_sync(7, OutOfSyncReason::WebhookFailed, "500")
+            .await
+            .unwrap();
+        state
+            .note_out_of_sync(8, OutOfSyncReason::Invalid, "still")
+            .await
+            .unwrap();
         assert_eq!(count(state.status().await.unwrap()), 2, "{name}");
         let marker = state.out_of_sync_marker(7).await.unwrap().unwrap();
-        assert_eq!((marker.reason, marker.seq), (OutOfSyncReason::WebhookFailed, 2), "{name}");
-        let mut all: Vec<_> = state.out_of_sync().await.unwrap().into_iter().map(|m| m.product_id).collect();
+        assert_eq!(
+            (marker.reason, marker.seq),
+            (OutOfSyncReason::WebhookFailed, 2),
+            "{name}"
+        );
+        let mut all: Vec<_> = state
+            .out_of_sync()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.product_id)
+            .collect();
         all.sort_unstable();
         assert_eq!(all, [7, 8], "{name}");
-        assert!(!state.clear_out_of_sync(7, 1).await.unwrap(), "{name}: newer work is queued");
+        assert!(
+            !state.clear_out_of_sync(7, 1).await.unwrap(),
+            "{name}: newer work is queued"
+        );
         assert!(state.clear_out_of_sync(7, 2).await.unwrap(), "{name}");
         assert!(!state.clear_out_of_sync(7, 2).await.unwrap(), "{name}: already cleared");
         assert!(state.clear_out_of_sync(8, 0).await.unwrap(), "{name}");

@@ -7,140 +7,19 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{client, register, simulator};
+use common::flow::{FAST, fixture, handler, pipeline, queue_depth, wait_until, worker};
+use common::{client, simulator};
 use pixlpay_sim::local_aws::LocalAws;
-use pixlpay_sim::pipeline::{PollerSettings, SqsPoller, bind_webhook, invoke, receive_batch, serve_webhook};
-use pixlpay_sim::{Faults, LOCAL_WEBHOOK_SECRET, Simulator};
+use pixlpay_sim::pipeline::{PollerSettings, bind_webhook, invoke, receive_batch, serve_webhook};
+use pixlpay_sim::{Faults, LOCAL_WEBHOOK_SECRET};
 use pixlpay_sync::Secret;
-use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState, EventBridgePublisher, SqsWorkQueue};
-use pixlpay_sync::handlers::webhook::{WebhookConfig, WebhookHandler};
+use pixlpay_sync::aws::SqsWorkQueue;
 use pixlpay_sync::ingest::{WorkMessage, WorkQueue};
-use pixlpay_sync::pixlpay::PixlpayClient;
-use pixlpay_sync::sync::{
-    AuditAction, FullSync, FullSyncConfig, ProductWorker, RunOptions, RunOutcome, WorkerConfig, WriteSource,
-};
-use pixlpay_sync::webhook::{ProductEventKind, WebhookSecrets, sign};
+use pixlpay_sync::sync::{AuditAction, FullSync, FullSyncConfig, RunOptions, RunOutcome, WriteSource};
+use pixlpay_sync::webhook::{ProductEventKind, sign};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-
-const FAST: u32 = 100_000;
-const PRODUCT_EVENTS: [&str; 3] = ["product.created", "product.updated", "product.deleted"];
-
-type Handler = WebhookHandler<DynamoSyncState, SqsWorkQueue>;
-type Worker = ProductWorker<PixlpayClient, DynamoProductStore, EventBridgePublisher, SqsWorkQueue, DynamoSyncState>;
-
-/// Everything between Pixlpay and the table, each part real and local.
-struct Pipeline {
-    sim: Simulator,
-    aws: LocalAws,
-    queue_url: String,
-    dlq_url: String,
-    worker: Arc<Worker>,
-}
-
-fn handler(aws: &LocalAws, queue_url: &str, secrets: &str) -> Handler {
-    WebhookHandler {
-        deliveries: aws.sync_state(),
-        queue: SqsWorkQueue::new(aws.sqs.clone(), queue_url),
-        config: WebhookConfig::new(WebhookSecrets::parse_list(secrets).unwrap()),
-    }
-}
-
-fn worker(sim: &Simulator, aws: &LocalAws, queue_url: &str) -> Worker {
-    ProductWorker {
-        catalog: client(sim, FAST),
-        store: aws.product_store(),
-        events: aws.publisher(),
-        queue: SqsWorkQueue::new(aws.sqs.clone(), queue_url),
-        state: aws.sync_state(),
-        config: WorkerConfig::default(),
-    }
-}
-
-/// A simulator with `products`, a webhook registered for product events, the webhook endpoint serving, and queues.
-async fn pipeline(prefix: &str, products: u64) -> Pipeline {
-    let sim = simulator(products, FAST).await;
-    let aws = LocalAws::new(prefix).await;
-    let (queue_url, dlq_url) = aws.work_queue(2, 3).await;
-    let (listener, url) = bind_webhook().await;
-    let (_, secret) = register(&sim, &url, &PRODUCT_EVENTS).await;
-    serve_webhook(listener, Arc::new(handler(&aws, &queue_url, &secret)));
-    let worker = Arc::new(worker(&sim, &aws, &queue_url));
-    Pipeline {
-        sim,
-        aws,
-        queue_url,
-        dlq_url,
-        worker,
-    }
-}
-
-impl Pipeline {
-    fn poll(&self) -> SqsPoller {
-        SqsPoller::start(
-            self.aws.sqs.clone(),
-            self.queue_url.clone(),
-            self.worker.clone(),
-            PollerSettings::default(),
-        )
-    }
-
-    /// Waits until every delivery the simulator made was answered 2xx, then until the work queue is empty and
-    /// nothing is in flight.
-    async fn settle(&self) {
-        wait_until("all deliveries answered", Duration::from_secs(20), || async {
-            let deliveries = self.sim.control().deliveries().await;
-            deliveries.iter().all(|d| d["delivered"] == json!(true))
-        })
-        .await;
-        wait_until("the work queue drained", Duration::from_secs(20), || async {
-            queue_depth(&self.aws, &self.queue_url).await == 0
-        })
-        .await;
-    }
-
-    async fn price(&self, id: u64) -> Option<(Decimal, bool)> {
-        self.aws
-            .product_store()
-            .get(id)
-            .await
-            .unwrap()
-            .map(|item| (item.price, item.deleted))
-    }
-}
-
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Visible plus in-flight messages.
-async fn queue_depth(aws: &LocalAws, url: &str) -> u64 {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attributes = aws
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
-    [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
-        .iter()
-        .map(|a| attributes.get(a).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0))
-        .sum()
-}
 
 /// POSTs `body` with `headers` to the webhook endpoint: (status, JSON body).
 async fn post(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> (u16, Value) {
@@ -578,7 +457,19 @@ async fn when_enqueueing_fails_the_answer_is_503_and_the_retry_is_processed() {
     let reply = broken.handle(&headers, &body).await;
     assert_eq!(reply.status, 503, "{:?}", reply.body);
     assert_eq!(reply.body["error"], "unavailable");
-    assert!(aws.state_items().await.is_empty(), "the claim was released");
+    let items = aws.state_items().await;
+    let pks: Vec<&str> = items.iter().filter_map(|i| i["pk"].as_str()).collect();
+    assert!(
+        !pks.iter().any(|pk| pk.starts_with("DELIVERY#")),
+        "the claim was released: {pks:?}"
+    );
+    // The failure is listed for the status, and the product counts as out of sync until the retry's work is done.
+    let errors = aws.sync_state().recent_errors(5).await.unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].reason.contains("queueing failed"), "{errors:?}");
+    assert_eq!(errors[0].delivery_id.as_deref(), Some("wh_del_retry"));
+    let marker = aws.sync_state().out_of_sync_marker(11).await.unwrap().expect("marked");
+    assert_eq!(marker.reason, pixlpay_sync::sync::OutOfSyncReason::WebhookPending);
 
     // Pixlpay retries a minute later; the queue is back.
     let working = handler(&aws, &queue_url, "whsec_current");
@@ -804,11 +695,6 @@ async fn a_failing_message_is_retried_alone_and_a_poison_message_ends_in_the_dlq
     assert!(receive_batch(&aws.sqs, &queue_url, settings).await.is_empty());
     let dead = aws.take_messages(&dlq_url).await;
     assert_eq!(dead, ["{\"product_id\": \"not a number\"}"]);
-}
-
-fn fixture(name: &str) -> String {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// The `events/webhook-*.json` fixtures are API Gateway HTTP API events, decoded by lambda_http exactly as in Lambda

@@ -14,9 +14,7 @@ use pixlpay_sync::handlers::webhook::{WebhookConfig, WebhookHandler};
 use pixlpay_sync::ingest::{Claim, DeliveryClaim, DeliveryLog, QueueError, WebhookSeen, WorkMessage, WorkQueue};
 use pixlpay_sync::pixlpay::PixlpayClient;
 use pixlpay_sync::product::ProductId;
-use pixlpay_sync::sync::{
-    ErrorRecord, HealthLog, OutOfSync, OutOfSyncReason, ProductWorker, StoreError, WorkerConfig,
-};
+use pixlpay_sync::sync::{ErrorRecord, HealthLog, OutOfSync, OutOfSyncReason, ProductWorker, StoreError, WorkerConfig};
 use pixlpay_sync::webhook::{WebhookSecrets, sign, verify_request};
 use pixlpay_sync::{Secret, timestamp};
 use rust_decimal::Decimal;

@@ -61,7 +61,12 @@ pub(crate) async fn transaction(
     items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
 ) -> Result<bool, StoreError> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    match client.transact_write_items().set_transact_items(Some(items)).send().await {
+    match client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await
+    {
         Ok(_) => Ok(true),
         Err(e) => {
             if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = e.as_service_error() {

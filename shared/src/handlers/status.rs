@@ -42,7 +42,11 @@ impl Route {
     /// name in front of the path does not matter.
     pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<Self, Reply> {
         if method != Method::GET {
-            return Err(Reply::error(405, "method_not_allowed", "the status API answers GET only"));
+            return Err(Reply::error(
+                405,
+                "method_not_allowed",
+                "the status API answers GET only",
+            ));
         }
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let rest = match segments.iter().position(|s| *s == "status") {
@@ -60,7 +64,11 @@ impl Route {
                 let limit = match params.get("limit") {
                     None => RUNS_DEFAULT,
                     Some(raw) => raw.parse().ok().filter(|n| (1..=RUNS_MAX).contains(n)).ok_or_else(|| {
-                        Reply::error(400, "invalid_query", format!("limit must be from 1 to {RUNS_MAX}, not {raw:?}"))
+                        Reply::error(
+                            400,
+                            "invalid_query",
+                            format!("limit must be from 1 to {RUNS_MAX}, not {raw:?}"),
+                        )
                     })?,
                 };
                 Ok(Self::Runs { limit })
@@ -165,8 +173,12 @@ impl<C: Catalog> StatusHandler<C> {
             Ok(route) => self.answer(route).await.unwrap_or_else(|reply| reply),
             Err(reply) => reply,
         };
-        tracing::info!(status = reply.status, path, outcome = reply.body.get("error").and_then(|e| e.as_str()),
-            "status answered");
+        tracing::info!(
+            status = reply.status,
+            path,
+            outcome = reply.body.get("error").and_then(|e| e.as_str()),
+            "status answered"
+        );
         reply
     }
 
@@ -277,7 +289,10 @@ mod tests {
         assert_eq!(get("/prod/status/", None), Ok(Route::Status), "a stage prefix is fine");
         assert_eq!(get("/status/runs", None), Ok(Route::Runs { limit: 20 }));
         assert_eq!(get("/status/runs", Some("limit=5")), Ok(Route::Runs { limit: 5 }));
-        assert_eq!(get("/status/products/42", None), Ok(Route::Product { id: 42, live: false }));
+        assert_eq!(
+            get("/status/products/42", None),
+            Ok(Route::Product { id: 42, live: false })
+        );
         assert_eq!(
             get("/status/products/pixlpay_42", Some("live=true")),
             Ok(Route::Product { id: 42, live: true })
@@ -287,7 +302,16 @@ mod tests {
     #[test]
     fn bad_requests_are_refused_with_the_reason() {
         let get = |path: &str, query| parse(Method::GET, path, query).unwrap_err();
-        for bad_id in ["abc", "0", "-3", "4.5", "+7", "99999999999999999999999", "pixlpay_", "pixlpay_x"] {
+        for bad_id in [
+            "abc",
+            "0",
+            "-3",
+            "4.5",
+            "+7",
+            "99999999999999999999999",
+            "pixlpay_",
+            "pixlpay_x",
+        ] {
             let path = format!("/status/products/{bad_id}");
             assert_eq!(get(&path, None), (400, "invalid_product_id".into()), "{bad_id}");
         }

@@ -124,13 +124,7 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
         })
     }
 
-    async fn enqueue_once(
-        &self,
-        event: &ProductEvent,
-        body: &[u8],
-        headers: &HeaderMap,
-        now: OffsetDateTime,
-    ) -> Reply {
+    async fn enqueue_once(&self, event: &ProductEvent, body: &[u8], headers: &HeaderMap, now: OffsetDateTime) -> Reply {
         let event_name = event.kind.as_str();
         let payload_hash = sha256_hex(body);
         let claim = DeliveryClaim {
@@ -179,7 +173,8 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
             }
             Err(e) => {
                 tracing::error!(error = %e, key = claim.key, "delivery log unavailable");
-                self.record_error(event, format!("delivery log unavailable, Pixlpay will retry: {e}")).await;
+                self.record_error(event, format!("delivery log unavailable, Pixlpay will retry: {e}"))
+                    .await;
                 return Reply::error(503, "unavailable", "the delivery log is unavailable; retry later");
             }
         }
@@ -190,7 +185,10 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
                     seq,
                     ..WorkMessage::from(event)
                 };
-                self.queue.enqueue(&message, Duration::ZERO).await.map_err(|e| e.to_string())
+                self.queue
+                    .enqueue(&message, Duration::ZERO)
+                    .await
+                    .map_err(|e| e.to_string())
             }
             Err(e) => Err(e.to_string()),
         };
@@ -200,7 +198,8 @@ impl<D: DeliveryLog + HealthLog, Q: WorkQueue> WebhookHandler<D, Q> {
                 // The claim's lease runs out by itself; Pixlpay's first retry comes a minute later.
                 tracing::warn!(error = %e, key = claim.key, "releasing the claim failed");
             }
-            self.record_error(event, format!("queueing failed, Pixlpay will retry: {error}")).await;
+            self.record_error(event, format!("queueing failed, Pixlpay will retry: {error}"))
+                .await;
             return Reply::error(503, "unavailable", "the work queue is unavailable; retry later");
         }
         // The work is queued: from here on the delivery is accepted whatever happens to the bookkeeping. A failed

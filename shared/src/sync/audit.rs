@@ -179,7 +179,10 @@ mod tests {
         extra.extra.insert("badge".into(), Value::from("new"));
         assert_eq!(changed_fields(Some(&old), &extra), ["extra.badge"]);
         let price = &field_differences(Some(&old), &new)[1];
-        assert_eq!((price.field.as_str(), &price.before, &price.after), ("price", &json!("1.00"), &json!("2.50")));
+        assert_eq!(
+            (price.field.as_str(), &price.before, &price.after),
+            ("price", &json!("1.00"), &json!("2.50"))
+        );
         let first = changed_fields(None, &old);
         assert!(first.contains(&"name".to_owned()) && first.contains(&"price".to_owned()));
         assert!(!first.contains(&"version".to_owned()));

@@ -186,7 +186,12 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog + HealthLog, E: EventP
                     run_id: Some(run.run_id.clone()),
                     delivery_id: None,
                 };
-                let record = ErrorRecord::new(WriteSource::FullSync, &context, None, format!("full sync stopped: {error}"));
+                let record = ErrorRecord::new(
+                    WriteSource::FullSync,
+                    &context,
+                    None,
+                    format!("full sync stopped: {error}"),
+                );
                 if let Err(e) = self.state.record_errors(&[record]).await {
                     tracing::warn!(error = %e, "could not record the error");
                 }
@@ -369,7 +374,12 @@ impl<C: Catalog, S: ProductStore, T: SyncState + AuditLog + HealthLog, E: EventP
         for (id, reason, detail) in problems {
             self.state.note_out_of_sync(*id, *reason, detail).await?;
             if markers.get(id).is_none_or(|m| m.reason != *reason) {
-                errors.push(ErrorRecord::new(WriteSource::FullSync, context, Some(*id), detail.clone()));
+                errors.push(ErrorRecord::new(
+                    WriteSource::FullSync,
+                    context,
+                    Some(*id),
+                    detail.clone(),
+                ));
             }
         }
         self.state.record_errors(&errors).await?;

@@ -21,7 +21,11 @@ async fn the_counts_follow_creations_deletions_and_restores() {
     assert_eq!(counts(), CountDelta { active: 30, deleted: 1 });
     let items = sync.store.items.lock().unwrap();
     let active = items.values().filter(|i| !i.deleted).count() as i64;
-    assert_eq!((active, items.len() as i64 - active), (30, 1), "the counts equal the table");
+    assert_eq!(
+        (active, items.len() as i64 - active),
+        (30, 1),
+        "the counts equal the table"
+    );
 }
 
 #[tokio::test]
@@ -30,9 +34,15 @@ async fn a_run_clears_what_it_stores_and_marks_what_it_cannot() {
     let sync = memory_sync(catalog.clone(), 10);
     completed(sync.run(&options("a")).await.unwrap());
     let state = &sync.state;
-    state.note_out_of_sync(3, OutOfSyncReason::WebhookFailed, "500").await.unwrap();
+    state
+        .note_out_of_sync(3, OutOfSyncReason::WebhookFailed, "500")
+        .await
+        .unwrap();
     state.note_pending(5, "product.updated").await.unwrap();
-    state.note_out_of_sync(6, OutOfSyncReason::PushPending, "price").await.unwrap();
+    state
+        .note_out_of_sync(6, OutOfSyncReason::PushPending, "price")
+        .await
+        .unwrap();
     // Product 7 disappears from the pages, and its confirming GET fails: it cannot be called deleted.
     catalog.remove(7);
     catalog.refusals.lock().unwrap().insert(7, Refusal::ServerError);
@@ -48,7 +58,10 @@ async fn a_run_clears_what_it_stores_and_marks_what_it_cannot() {
     };
     assert_eq!(
         reasons(),
-        [(6, OutOfSyncReason::PushPending), (7, OutOfSyncReason::MissingFromPixlpay)],
+        [
+            (6, OutOfSyncReason::PushPending),
+            (7, OutOfSyncReason::MissingFromPixlpay)
+        ],
         "3 and 5 were stored by the run; a pending push is not Pixlpay's to settle"
     );
     let errors = state.errors.lock().unwrap().clone();
@@ -78,7 +91,11 @@ async fn a_refused_deletion_leaves_every_candidate_out_of_sync_with_one_error() 
     assert!(run.deletion_refused.is_some());
     let markers = sync.state.markers.lock().unwrap().clone();
     assert_eq!(markers.len(), 20);
-    assert!(markers.values().all(|m| m.reason == OutOfSyncReason::MissingFromPixlpay));
+    assert!(
+        markers
+            .values()
+            .all(|m| m.reason == OutOfSyncReason::MissingFromPixlpay)
+    );
     let errors = sync.state.errors.lock().unwrap().clone();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].product_id, None);

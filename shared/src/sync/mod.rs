@@ -27,4 +27,4 @@ pub use item::{ProductItem, WriteSource, micros};
 pub use ports::{AuditLog, Catalog, EventPublisher, ProductStore, PublishError, StoreError, SyncState};
 pub use run::{MAX_REASONS, RunCounts, RunRecord, RunStatus, new_run_id};
 pub use worker::{BatchOutcome, ProductWorker, QueuedMessage, WorkerConfig};
-pub use writer::{ProductWriter, UpsertPlan, View, WriteOutcome, WriteReport, plan_upsert};
+pub use writer::{ProductWriter, UpsertPlan, View, WriteOutcome, WriteReport, plan_upsert, single_view_fields};

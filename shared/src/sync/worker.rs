@@ -249,7 +249,12 @@ where
     /// Clears the out-of-sync marker of every product whose work is done (unless newer work is queued), and marks
     /// the failed ones with their reason, also listed among the recent errors. A finished product whose marker
     /// cannot be cleared is reported failed, so the retry clears it.
-    async fn settle_health(&self, finished: Vec<ProductWork>, failures: Vec<(ProductWork, Failure)>, outcome: &mut BatchOutcome) {
+    async fn settle_health(
+        &self,
+        finished: Vec<ProductWork>,
+        failures: Vec<(ProductWork, Failure)>,
+        outcome: &mut BatchOutcome,
+    ) {
         for work in finished {
             if work.message_ids.iter().any(|id| outcome.failed.contains(id)) {
                 continue;
@@ -266,10 +271,19 @@ where
             } else {
                 OutOfSyncReason::WebhookFailed
             };
-            if let Err(e) = self.state.note_out_of_sync(work.product_id, reason, &failure.reason).await {
+            if let Err(e) = self
+                .state
+                .note_out_of_sync(work.product_id, reason, &failure.reason)
+                .await
+            {
                 tracing::warn!(product_id = work.product_id, error = %e, "marking the product out of sync failed");
             }
-            errors.push(ErrorRecord::new(WriteSource::Webhook, &work.context(), Some(work.product_id), failure.reason));
+            errors.push(ErrorRecord::new(
+                WriteSource::Webhook,
+                &work.context(),
+                Some(work.product_id),
+                failure.reason,
+            ));
         }
         if let Err(e) = self.state.record_errors(&errors).await {
             tracing::warn!(error = %e, "recording errors failed");

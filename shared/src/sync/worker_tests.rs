@@ -252,10 +252,22 @@ async fn finished_work_clears_the_out_of_sync_mark_unless_newer_work_is_queued()
     let second = w.state.note_pending(1, "product.updated").await.unwrap();
     assert_eq!((first, second), (1, 2));
     // The older message alone: a newer webhook is still queued, so product 1 stays out of sync.
-    let outcome = w.process(&[with_seq(message(1, 1, ProductEventKind::Updated, None), first)], later()).await;
+    let outcome = w
+        .process(
+            &[with_seq(message(1, 1, ProductEventKind::Updated, None), first)],
+            later(),
+        )
+        .await;
     assert!(outcome.failed.is_empty(), "{outcome:?}");
-    assert_eq!(w.state.markers.lock().unwrap()[&1].reason, OutOfSyncReason::WebhookPending);
-    w.process(&[with_seq(message(2, 1, ProductEventKind::Updated, None), second)], later()).await;
+    assert_eq!(
+        w.state.markers.lock().unwrap()[&1].reason,
+        OutOfSyncReason::WebhookPending
+    );
+    w.process(
+        &[with_seq(message(2, 1, ProductEventKind::Updated, None), second)],
+        later(),
+    )
+    .await;
     assert!(w.state.markers.lock().unwrap().is_empty(), "the newest work is done");
     assert!(w.state.errors.lock().unwrap().is_empty());
 }
@@ -271,7 +283,11 @@ async fn failed_work_marks_the_product_and_lists_the_error_until_a_retry_succeed
     let outcome = w.process(std::slice::from_ref(&queued), later()).await;
     assert_eq!(outcome.failed, ["m1"]);
     let marker = w.state.markers.lock().unwrap()[&2].clone();
-    assert_eq!((marker.reason, marker.seq), (OutOfSyncReason::WebhookFailed, seq), "a failure keeps the sequence");
+    assert_eq!(
+        (marker.reason, marker.seq),
+        (OutOfSyncReason::WebhookFailed, seq),
+        "a failure keeps the sequence"
+    );
     assert!(marker.detail.contains("500"), "{}", marker.detail);
     let errors = w.state.errors.lock().unwrap().clone();
     assert_eq!(errors.len(), 1);

@@ -21,6 +21,16 @@ pub enum View {
     Single,
 }
 
+/// The item attributes only a single read can fill (`delivery_servers`, `sku`, `is_featured`), each with whether
+/// `item` holds a value for it.
+pub fn single_view_fields(item: &ProductItem) -> [(&'static str, bool); 3] {
+    [
+        ("delivery_servers", !item.delivery_servers.is_empty()),
+        ("sku", item.sku.is_some()),
+        ("is_featured", item.is_featured.is_some()),
+    ]
+}
+
 /// A list read keeps the single-view fields the table already holds: otherwise every full sync would "change"
 /// every product a webhook stored, and the next webhook would change it back.
 fn with_single_view_fields(product: &Product, stored: Option<&ProductItem>) -> Product {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: a simulator per test, a client tuned for tests, a webhook receiver.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod flow;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
