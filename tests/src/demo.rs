@@ -8,7 +8,8 @@
 //! - `live`: change the store with webhooks (Pixlpay delivers them to the webhook function's URL);
 //! - `pump ENV_FILE`: Lambda's SQS trigger for the worker: hand queued work to `product-worker` through the runtime
 //!   emulator of `cargo lambda watch` until the queue stays empty;
-//! - `table ENV_FILE`: the Products table, the last run and the events on the bus.
+//! - `table ENV_FILE`: the Products table, the last run and the events on the bus;
+//! - `status`: `GET /status` and a few products' histories and live diffs from the `status` function's local URL.
 
 use std::time::{Duration, Instant};
 
@@ -44,7 +45,11 @@ async fn main() -> Result {
         (Some("live"), _) => live().await,
         (Some("pump"), Some(env_file)) => pump(env_file).await,
         (Some("table"), Some(env_file)) => table(env_file).await,
-        _ => Err("usage: pixlpay-demo client | setup ENV_FILE | change | live | pump ENV_FILE | table ENV_FILE".into()),
+        (Some("status"), _) => status().await,
+        _ => Err(
+            "usage: pixlpay-demo client | setup ENV_FILE | change | live | pump ENV_FILE | table ENV_FILE | status"
+                .into(),
+        ),
     }
 }
 
@@ -66,7 +71,7 @@ async fn setup(env_file: &str) -> Result {
     let settings = [
         ("WEBHOOK_SECRETS", secrets.as_str()),
         ("WORK_QUEUE_URL", &work_queue),
-        ("DEMO_WORK_DLQ_URL", &work_dlq),
+        ("WORK_DLQ_URL", &work_dlq),
         ("PIXLPAY_STORE_URL", store_url.as_str()),
         ("PIXLPAY_API_TOKEN", "sk_test_simulator"),
         ("PIXLPAY_RPM", "600"),
@@ -228,6 +233,62 @@ async fn table(env_file: &str) -> Result {
             .or_default() += 1;
     }
     println!("   events received on the bus since the last look: {kinds:?}");
+    Ok(())
+}
+
+/// The status function's routes, as `cargo lambda watch` serves them locally (in AWS: the HTTP API, IAM-signed).
+const STATUS_URL: &str = "http://127.0.0.1:9000/lambda-url/status/status";
+
+async fn status() -> Result {
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let request = http.get(format!("{STATUS_URL}{path}"));
+        async move {
+            let response = request.send().await?;
+            let code = response.status().as_u16();
+            let body: Value = response.json().await?;
+            Ok::<_, Box<dyn std::error::Error>>((code, body))
+        }
+    };
+    let (code, s) = get("").await?;
+    println!("   GET /status -> {code}");
+    println!("     in sync: {}   products: {}", s["in_sync"], s["products"]);
+    let last = &s["last_full_sync"];
+    println!(
+        "     last full sync {} ({}), corrected {}, counts created {} updated {} deleted {} invalid {}",
+        last["run_id"],
+        last["status"],
+        last["corrected"],
+        last["counts"]["created"],
+        last["counts"]["updated"],
+        last["counts"]["deleted"],
+        last["counts"]["invalid"]
+    );
+    println!("     last webhook: {}", s["last_webhook"]);
+    println!("     webhooks: {}   queues: {}", s["webhooks"], s["queues"]);
+    println!(
+        "     out of sync: {}   recent errors: {}",
+        s["out_of_sync"],
+        s["recent_errors"].as_array().map_or(0, Vec::len)
+    );
+    for id in [3, 6, 12] {
+        let (code, p) = get(&format!("/products/{id}?live=true")).await?;
+        println!(
+            "   GET /status/products/{id}?live=true -> {code}: live in sync {}",
+            p["live"]["in_sync"]
+        );
+        for entry in p["history"].as_array().into_iter().flatten() {
+            println!(
+                "     {} {:<8} by {:<9} fields {}",
+                entry["at"].as_str().unwrap_or(""),
+                entry["action"].as_str().unwrap_or(""),
+                entry["source"].as_str().unwrap_or(""),
+                entry["changed_fields"]
+            );
+        }
+    }
+    let (code, bad) = get("/products/abc").await?;
+    println!("   GET /status/products/abc -> {code}: {bad}");
     Ok(())
 }
 

@@ -49,7 +49,13 @@ impl Route {
             ));
         }
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let rest = match segments.iter().position(|s| *s == "status") {
+        // The last `status` segment that a route follows: a prefix (a stage, a local function URL such as
+        // `/lambda-url/status/...`) may contain the word too.
+        let is_route = |rest: &[&str]| matches!(rest, [] | ["runs"] | ["products", _]);
+        let rest = match (0..segments.len())
+            .rev()
+            .find(|&at| segments[at] == "status" && is_route(&segments[at + 1..]))
+        {
             Some(at) => &segments[at + 1..],
             None => return Err(not_found(path)),
         };
@@ -287,6 +293,10 @@ mod tests {
         let get = |path: &str, query| parse(Method::GET, path, query);
         assert_eq!(get("/status", None), Ok(Route::Status));
         assert_eq!(get("/prod/status/", None), Ok(Route::Status), "a stage prefix is fine");
+        assert_eq!(
+            get("/lambda-url/status/status/runs", None),
+            Ok(Route::Runs { limit: 20 })
+        );
         assert_eq!(get("/status/runs", None), Ok(Route::Runs { limit: 20 }));
         assert_eq!(get("/status/runs", Some("limit=5")), Ok(Route::Runs { limit: 5 }));
         assert_eq!(
