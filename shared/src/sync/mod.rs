@@ -3,6 +3,7 @@
 mod audit;
 mod decide;
 mod events;
+mod external;
 mod full_sync;
 mod health;
 mod item;
@@ -21,6 +22,10 @@ mod worker_tests;
 pub use audit::{AuditAction, AuditEntry, FieldDifference, changed_fields, field_differences};
 pub use decide::{Change, Decision, Observed, decide_delete, decide_upsert};
 pub use events::{ChangeEvent, ORIGIN, WriteContext};
+pub use external::{
+    CONFLICT_RESOLVED, ConflictPolicy, ConflictResolved, EXTERNAL_CHANGE, ExternalChange, FieldConflict, Inbound,
+    InvalidExternalChange, Resolution, Side, WRITABLE_FIELDS, parse_external_event, resolve,
+};
 pub use full_sync::{DryRunReport, FullSync, FullSyncConfig, RunOptions, RunOutcome, SyncError};
 pub use health::{CountDelta, ErrorRecord, HealthLog, OutOfSync, OutOfSyncReason};
 pub use item::{ProductItem, WriteSource, micros};
