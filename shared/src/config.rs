@@ -250,6 +250,30 @@ impl StatusSettings {
     }
 }
 
+/// The external-sync function's settings (it also reads `StorageSettings` and `PixlpaySettings`, whose
+/// `PIXLPAY_WRITES_ENABLED` decides between writing to Pixlpay and keeping a pending push).
+#[derive(Debug, Clone)]
+pub struct ExternalSyncSettings {
+    pub policy: crate::sync::ConflictPolicy,
+    pub rejects_queue_url: String,
+}
+
+impl ExternalSyncSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let policy = match env.get("EXTERNAL_CONFLICT_POLICY") {
+            None => crate::sync::ConflictPolicy::LastWriterWins,
+            Some(raw) => raw.parse().map_err(|problem| ConfigError {
+                variable: "EXTERNAL_CONFLICT_POLICY",
+                problem,
+            })?,
+        };
+        Ok(Self {
+            policy,
+            rejects_queue_url: env.required("EXTERNAL_REJECTS_QUEUE_URL")?,
+        })
+    }
+}
+
 pub fn worker_config<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<WorkerConfig, ConfigError> {
     let defaults = WorkerConfig::default();
     Ok(WorkerConfig {

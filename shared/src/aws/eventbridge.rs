@@ -5,7 +5,7 @@ use std::time::Duration;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::sync::{ChangeEvent, EventPublisher, PublishError};
+use crate::sync::{CONFLICT_RESOLVED, ChangeEvent, ConflictResolved, EventPublisher, PublishError};
 
 const BATCH: usize = 10;
 const ATTEMPTS: u32 = 5;
@@ -39,8 +39,27 @@ impl EventBridgePublisher {
 
 impl EventPublisher for EventBridgePublisher {
     async fn publish(&self, events: &[ChangeEvent]) -> Result<(), PublishError> {
-        for batch in events.chunks(BATCH) {
-            let mut pending: Vec<PutEventsRequestEntry> = batch.iter().map(|e| self.entry(e)).collect();
+        self.put(events.iter().map(|e| self.entry(e)).collect()).await
+    }
+
+    async fn publish_conflict(&self, event: &ConflictResolved) -> Result<(), PublishError> {
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(&self.source)
+            .detail_type(CONFLICT_RESOLVED)
+            .detail(serde_json::to_string(event).expect("events always serialise"))
+            .resources(format!("pixlpay:product/{}", event.product_id))
+            .build();
+        self.put(vec![entry]).await
+    }
+}
+
+impl EventBridgePublisher {
+    /// PutEvents in batches, retrying the entries that failed.
+    async fn put(&self, entries: Vec<PutEventsRequestEntry>) -> Result<(), PublishError> {
+        let total = entries.len();
+        for batch in entries.chunks(BATCH) {
+            let mut pending: Vec<PutEventsRequestEntry> = batch.to_vec();
             let mut last_error = String::new();
             for attempt in 1..=ATTEMPTS {
                 let result = self.client.put_events().set_entries(Some(pending.clone())).send().await;
@@ -74,7 +93,7 @@ impl EventPublisher for EventBridgePublisher {
             if !pending.is_empty() {
                 return Err(PublishError {
                     failed: pending.len(),
-                    total: events.len(),
+                    total,
                     message: last_error,
                 });
             }

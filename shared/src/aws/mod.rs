@@ -7,6 +7,7 @@ mod eventbridge;
 mod health;
 mod products;
 mod provision;
+mod pushes;
 mod secrets;
 mod sqs;
 mod state;
@@ -15,7 +16,7 @@ pub use eventbridge::EventBridgePublisher;
 pub use products::DynamoProductStore;
 pub use provision::{create_products_table, create_state_table};
 pub use secrets::{SecretSource, SecretSourceError};
-pub use sqs::{SqsWorkQueue, queue_depth};
+pub use sqs::{SqsRejects, SqsWorkQueue, queue_depth};
 pub use state::{DEFAULT_AUDIT_TTL, DynamoSyncState};
 
 use std::collections::HashMap;

@@ -66,3 +66,38 @@ pub async fn queue_depth(client: &aws_sdk_sqs::Client, queue_url: &str) -> Resul
         delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed)?,
     })
 }
+
+/// Where refused external changes go: an SQS queue, each message `{"reason", "event"}` with the reason also as a
+/// message attribute.
+#[derive(Clone, Debug)]
+pub struct SqsRejects {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsRejects {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    pub async fn reject(&self, event: &serde_json::Value, reason: &str) -> Result<(), QueueError> {
+        let body = serde_json::json!({"reason": reason, "event": event}).to_string();
+        let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason.chars().take(1000).collect::<String>())
+            .build()
+            .map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes("reason", attribute)
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}

@@ -1,6 +1,7 @@
 //! What each Lambda does with its event, free of the Lambda runtime types so it is tested by calling it directly.
 //! The mains in `functions/` only load config, build clients and hand events here.
 
+pub mod external_sync;
 pub mod full_sync;
 pub mod product_worker;
 pub mod status;

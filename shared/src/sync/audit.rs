@@ -27,6 +27,8 @@ pub enum AuditAction {
     Invalid,
     /// Two sides changed the product; see `reason` for how it was resolved.
     Conflict,
+    /// An external change won but Pixlpay writes are disabled: kept as a pending push, nothing changed in Pixlpay.
+    PushPending,
 }
 
 impl From<Change> for AuditAction {

@@ -2,6 +2,7 @@
 //! by field against Pixlpay's live product under a configurable policy. Pure: the external-sync handler reads,
 //! writes and publishes around it.
 
+use std::future::Future;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -10,6 +11,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::events::ORIGIN;
+use super::ports::StoreError;
 use crate::pixlpay::ProductChanges;
 use crate::product::{Product, ProductId};
 use crate::timestamp;
@@ -307,6 +309,27 @@ fn same(field: &str, a: &Value, b: &Value) -> bool {
         return parse(a) == parse(b);
     }
     a == b
+}
+
+/// An external change that won but could not be written because Pixlpay writes are disabled: kept until it can be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingPush {
+    pub product_id: ProductId,
+    /// Merged over every pending change for the product: a later change's fields replace earlier ones.
+    pub changes: ProductChanges,
+    pub origin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
+    #[serde(with = "timestamp::required")]
+    pub external_updated_at: OffsetDateTime,
+}
+
+/// Where pending pushes are kept (the sync-state table), counted as they come and go.
+pub trait PushLog: Send + Sync {
+    /// Records (or merges into) the product's pending push.
+    fn record_pending_push(&self, push: &PendingPush) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes it once Pixlpay has the values (or they lost). `Ok(true)` when there was one.
+    fn clear_pending_push(&self, id: ProductId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// `ProductConflictResolved`: tells the external system which values stand.

@@ -273,11 +273,16 @@ impl HealthLog for MemoryState {
 #[derive(Default)]
 pub struct MemoryEvents {
     pub published: Mutex<Vec<ChangeEvent>>,
+    pub conflicts: Mutex<Vec<super::external::ConflictResolved>>,
 }
 
 impl EventPublisher for MemoryEvents {
     async fn publish(&self, events: &[ChangeEvent]) -> Result<(), PublishError> {
         self.published.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    }
+    async fn publish_conflict(&self, event: &super::external::ConflictResolved) -> Result<(), PublishError> {
+        self.conflicts.lock().unwrap().push(event.clone());
         Ok(())
     }
 }

@@ -4,11 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
-use crate::pixlpay::{ClientStatsSnapshot, PixlpayClient, PixlpayError, ProductPage};
+use crate::pixlpay::{ClientStatsSnapshot, PixlpayClient, PixlpayError, ProductChanges, ProductPage};
 use crate::product::{Product, ProductId};
 
 use super::audit::AuditEntry;
 use super::events::ChangeEvent;
+use super::external::ConflictResolved;
 use super::health::CountDelta;
 use super::item::ProductItem;
 use super::run::RunRecord;
@@ -46,6 +47,25 @@ impl Catalog for PixlpayClient {
     }
     fn stats(&self) -> ClientStatsSnapshot {
         PixlpayClient::stats(self)
+    }
+}
+
+/// Pixlpay's (announced) product write endpoint.
+pub trait CatalogWrites: Send + Sync {
+    fn update(
+        &self,
+        id: ProductId,
+        changes: &ProductChanges,
+    ) -> impl Future<Output = Result<Product, PixlpayError>> + Send;
+}
+
+impl CatalogWrites for PixlpayClient {
+    fn update(
+        &self,
+        id: ProductId,
+        changes: &ProductChanges,
+    ) -> impl Future<Output = Result<Product, PixlpayError>> + Send {
+        self.update_product(id, changes)
     }
 }
 
@@ -94,6 +114,8 @@ pub trait SyncState: Send + Sync {
 /// Where change events go (EventBridge).
 pub trait EventPublisher: Send + Sync {
     fn publish(&self, events: &[ChangeEvent]) -> impl Future<Output = Result<(), PublishError>> + Send;
+    /// `ProductConflictResolved`: Pixlpay's values stand against an external change.
+    fn publish_conflict(&self, event: &ConflictResolved) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
 
 /// The audit trail (sync-state table, with a TTL).
