@@ -8,14 +8,12 @@ mod common;
 use std::time::Duration;
 
 use common::client;
-use common::flow::{FAST, Pipeline, fixture, pipeline, queue_depth, wait_until};
+use common::flow::{FAST, Pipeline, fixture, full_sync, pipeline, queue_depth, wait_until};
 use http::Method;
 use pixlpay_sim::Faults;
 use pixlpay_sync::handlers::status::StatusHandler;
 use pixlpay_sync::pixlpay::PixlpayClient;
-use pixlpay_sync::sync::{FullSync, FullSyncConfig, RunOptions, RunOutcome, RunRecord};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 fn status_handler(p: &Pipeline) -> StatusHandler<PixlpayClient> {
     StatusHandler {
@@ -25,30 +23,6 @@ fn status_handler(p: &Pipeline) -> StatusHandler<PixlpayClient> {
         work_queue_url: p.queue_url.clone(),
         dead_letter_queue_url: p.dlq_url.clone(),
         catalog: client(&p.sim, FAST),
-    }
-}
-
-async fn full_sync(p: &Pipeline, owner: &str) -> RunRecord {
-    let sync = FullSync {
-        catalog: client(&p.sim, FAST),
-        store: p.aws.product_store(),
-        state: p.aws.sync_state(),
-        events: p.aws.publisher(),
-        config: FullSyncConfig {
-            per_page: 5,
-            ..FullSyncConfig::default()
-        },
-    };
-    let options = RunOptions {
-        trigger: "test".into(),
-        lock_owner: owner.into(),
-        lock_expires_at_unix: OffsetDateTime::now_utc().unix_timestamp() + 120,
-        deadline: tokio::time::Instant::now() + Duration::from_secs(120),
-        max_pages: None,
-    };
-    match sync.run(&options).await.unwrap() {
-        RunOutcome::Completed { run } => *run,
-        other => panic!("expected a completed run, got {other:?}"),
     }
 }
 

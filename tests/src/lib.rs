@@ -26,7 +26,7 @@ pub use control_client::SimControl;
 /// The webhook secret of local runs: the demo's functions are configured with it and the signed fixtures in
 /// `events/` verify with it. Never used outside this machine.
 pub const LOCAL_WEBHOOK_SECRET: &str = "whsec_local_demo_0123456789abcdef";
-pub use state::{Faults, SimConfig, SimState};
+pub use state::{Faults, Settings, SimConfig, SimState};
 
 /// A running simulator. Dropping it stops the server.
 pub struct Simulator {

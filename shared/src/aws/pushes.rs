@@ -20,8 +20,10 @@ impl DynamoSyncState {
         };
         // The changed fields are stored flat (so `SET` merges them); fold them back into `changes`.
         let fields = ["name", "description", "price", "compare_price", "is_active", "stock"];
-        let changes: std::collections::HashMap<String, AttributeValue> =
-            fields.iter().filter_map(|f| item.remove(*f).map(|v| ((*f).to_owned(), v))).collect();
+        let changes: std::collections::HashMap<String, AttributeValue> = fields
+            .iter()
+            .filter_map(|f| item.remove(*f).map(|v| ((*f).to_owned(), v)))
+            .collect();
         item.insert("changes".into(), AttributeValue::M(changes));
         from_item(item).map(Some)
     }
@@ -100,7 +102,10 @@ impl PushLog for DynamoSyncState {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(|e| backend_error("TransactWriteItems", e))?;
-        let items = vec![TransactWriteItem::builder().delete(delete).build(), self.count_pushes(-1)?];
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.count_pushes(-1)?,
+        ];
         transaction(self.client(), items).await
     }
 }

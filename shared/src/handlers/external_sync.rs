@@ -36,12 +36,27 @@ pub struct ExternalSyncConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ExternalOutcome {
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
     Ignored,
-    InLine { product_id: u64 },
-    Pushed { product_id: u64, fields: Vec<String>, standing: Vec<String> },
-    PendingPush { product_id: u64, fields: Vec<String>, standing: Vec<String> },
-    PixlpayStands { product_id: u64, standing: Vec<String> },
+    InLine {
+        product_id: u64,
+    },
+    Pushed {
+        product_id: u64,
+        fields: Vec<String>,
+        standing: Vec<String>,
+    },
+    PendingPush {
+        product_id: u64,
+        fields: Vec<String>,
+        standing: Vec<String>,
+    },
+    PixlpayStands {
+        product_id: u64,
+        standing: Vec<String>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +138,12 @@ where
         let resolution = resolve(change, &live, self.config.policy);
         let context = WriteContext {
             run_id: None,
-            delivery_id: Some(change.change_id.clone().unwrap_or_else(|| format!("external:{}", change.origin))),
+            delivery_id: Some(
+                change
+                    .change_id
+                    .clone()
+                    .unwrap_or_else(|| format!("external:{}", change.origin)),
+            ),
         };
         let standing: Vec<String> = resolution.standing().map(|c| c.field.clone()).collect();
         let fields: Vec<String> = resolution
@@ -149,7 +169,10 @@ where
                 .await?;
         }
         if !resolution.pushes() {
-            return Ok(ExternalOutcome::PixlpayStands { product_id: id, standing });
+            return Ok(ExternalOutcome::PixlpayStands {
+                product_id: id,
+                standing,
+            });
         }
         if !self.config.writes_enabled {
             let push = PendingPush {
@@ -161,12 +184,31 @@ where
             };
             self.state.record_pending_push(&push).await?;
             self.state
-                .note_out_of_sync(id, OutOfSyncReason::PushPending, &format!("pending push of {}", fields.join(", ")))
+                .note_out_of_sync(
+                    id,
+                    OutOfSyncReason::PushPending,
+                    &format!("pending push of {}", fields.join(", ")),
+                )
                 .await?;
-            let audit = AuditEntry::new(AuditAction::PushPending, id, WriteSource::External, &context, None, None)
-                .with_reason(format!("{} from {} wait for Pixlpay writes to be enabled", fields.join(", "), change.origin));
+            let audit = AuditEntry::new(
+                AuditAction::PushPending,
+                id,
+                WriteSource::External,
+                &context,
+                None,
+                None,
+            )
+            .with_reason(format!(
+                "{} from {} wait for Pixlpay writes to be enabled",
+                fields.join(", "),
+                change.origin
+            ));
             self.state.append(&[audit]).await?;
-            return Ok(ExternalOutcome::PendingPush { product_id: id, fields, standing });
+            return Ok(ExternalOutcome::PendingPush {
+                product_id: id,
+                fields,
+                standing,
+            });
         }
         let requested_at = OffsetDateTime::now_utc();
         let written = self.catalog.update(id, &resolution.push).await?;
@@ -181,6 +223,10 @@ where
             self.events.publish(&report.events).await?;
         }
         self.state.clear_pending_push(id).await?;
-        Ok(ExternalOutcome::Pushed { product_id: id, fields, standing })
+        Ok(ExternalOutcome::Pushed {
+            product_id: id,
+            fields,
+            standing,
+        })
     }
 }

@@ -10,10 +10,11 @@ use pixlpay_sim::pipeline::{PollerSettings, SqsPoller, bind_webhook, serve_webho
 use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState, EventBridgePublisher, SqsWorkQueue};
 use pixlpay_sync::handlers::webhook::{WebhookConfig, WebhookHandler};
 use pixlpay_sync::pixlpay::PixlpayClient;
-use pixlpay_sync::sync::{ProductWorker, WorkerConfig};
+use pixlpay_sync::sync::{FullSync, FullSyncConfig, ProductWorker, RunOptions, RunOutcome, RunRecord, WorkerConfig};
 use pixlpay_sync::webhook::WebhookSecrets;
 use rust_decimal::Decimal;
 use serde_json::json;
+use time::OffsetDateTime;
 
 use super::{client, register, simulator};
 
@@ -125,4 +126,29 @@ pub async fn queue_depth(aws: &LocalAws, url: &str) -> u64 {
 pub fn fixture(name: &str) -> String {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// One complete full sync of the pipeline's simulator into its tables (5 products a page).
+pub async fn full_sync(p: &Pipeline, owner: &str) -> RunRecord {
+    let sync = FullSync {
+        catalog: client(&p.sim, FAST),
+        store: p.aws.product_store(),
+        state: p.aws.sync_state(),
+        events: p.aws.publisher(),
+        config: FullSyncConfig {
+            per_page: 5,
+            ..FullSyncConfig::default()
+        },
+    };
+    let options = RunOptions {
+        trigger: "test".into(),
+        lock_owner: owner.into(),
+        lock_expires_at_unix: OffsetDateTime::now_utc().unix_timestamp() + 120,
+        deadline: tokio::time::Instant::now() + Duration::from_secs(120),
+        max_pages: None,
+    };
+    match sync.run(&options).await.unwrap() {
+        RunOutcome::Completed { run } => *run,
+        other => panic!("expected a completed run, got {other:?}"),
+    }
 }
