@@ -297,8 +297,13 @@ async fn out_of_sync_markers_are_counted_as_they_come_and_go_and_errors_read_new
             run_id: Some("run-1".into()),
             delivery_id: None,
         };
+        // Distinct times: two records of the same microsecond have no order to check.
+        let start = OffsetDateTime::now_utc();
         let errors: Vec<ErrorRecord> = (0..30)
-            .map(|i| ErrorRecord::new(WriteSource::FullSync, &context, Some(i), format!("error {i}")))
+            .map(|i| ErrorRecord {
+                at: start + time::Duration::milliseconds(i as i64),
+                ..ErrorRecord::new(WriteSource::FullSync, &context, Some(i), format!("error {i}"))
+            })
             .collect();
         state.record_errors(&errors).await.unwrap();
         let recent = state.recent_errors(20).await.unwrap();

@@ -6,10 +6,10 @@
 //! | `ERROR` | `<µs since epoch, 20 digits>#<random>` | an [`ErrorRecord`], TTL 30 days |
 //! | `STATUS` | `STATUS` | `out_of_sync_products`, moved in the same transaction as a marker comes or goes |
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
 use time::OffsetDateTime;
 
-use super::state::{DynamoSyncState, STATUS_KEY, key, s, time_sort_key};
+use super::state::{DynamoSyncState, key, s, time_sort_key};
 use super::{backend_error, conditional, from_item, to_item, transaction};
 use crate::product::ProductId;
 use crate::sync::{ErrorRecord, HealthLog, OutOfSync, OutOfSyncReason, StoreError};
@@ -100,7 +100,7 @@ impl DynamoSyncState {
                 .map_err(|e| backend_error("TransactWriteItems", e))?;
             let items = vec![
                 TransactWriteItem::builder().put(put).build(),
-                self.count_out_of_sync(1)?,
+                self.count_change("out_of_sync_products", 1)?,
             ];
             if transaction(self.client(), items).await? {
                 return Ok(seq);
@@ -110,18 +110,6 @@ impl DynamoSyncState {
             operation: "mark out of sync",
             message: format!("the marker of product {id} kept changing"),
         })
-    }
-
-    /// The transaction item that moves the out-of-sync count with a marker.
-    fn count_out_of_sync(&self, delta: i64) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key(STATUS_KEY, STATUS_KEY)))
-            .update_expression("ADD out_of_sync_products :delta")
-            .expression_attribute_values(":delta", n(delta))
-            .build()
-            .map_err(|e| backend_error("TransactWriteItems", e))?;
-        Ok(TransactWriteItem::builder().update(update).build())
     }
 }
 
@@ -144,7 +132,7 @@ impl HealthLog for DynamoSyncState {
             .map_err(|e| backend_error("TransactWriteItems", e))?;
         let items = vec![
             TransactWriteItem::builder().delete(delete).build(),
-            self.count_out_of_sync(-1)?,
+            self.count_change("out_of_sync_products", -1)?,
         ];
         transaction(self.client(), items).await
     }

@@ -2,9 +2,9 @@
 //! later change adds to an earlier one; `pending_pushes` on the status record moves in the same transaction as an
 //! item is created or deleted.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
-use super::state::{DynamoSyncState, STATUS_KEY, key, s};
+use super::state::{DynamoSyncState, key, s};
 use super::{backend_error, conditional, from_item, to_item, transaction};
 use crate::product::ProductId;
 use crate::sync::{PendingPush, PushLog, StoreError};
@@ -26,17 +26,6 @@ impl DynamoSyncState {
             .collect();
         item.insert("changes".into(), AttributeValue::M(changes));
         from_item(item).map(Some)
-    }
-
-    fn count_pushes(&self, delta: i64) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key(STATUS_KEY, STATUS_KEY)))
-            .update_expression("ADD pending_pushes :delta")
-            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
-            .build()
-            .map_err(|e| backend_error("TransactWriteItems", e))?;
-        Ok(TransactWriteItem::builder().update(update).build())
     }
 }
 
@@ -84,7 +73,10 @@ impl PushLog for DynamoSyncState {
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
                 .map_err(|e| backend_error("TransactWriteItems", e))?;
-            let items = vec![TransactWriteItem::builder().put(put).build(), self.count_pushes(1)?];
+            let items = vec![
+                TransactWriteItem::builder().put(put).build(),
+                self.count_change("pending_pushes", 1)?,
+            ];
             if transaction(self.client(), items).await? {
                 return Ok(());
             }
@@ -104,7 +96,7 @@ impl PushLog for DynamoSyncState {
             .map_err(|e| backend_error("TransactWriteItems", e))?;
         let items = vec![
             TransactWriteItem::builder().delete(delete).build(),
-            self.count_pushes(-1)?,
+            self.count_change("pending_pushes", -1)?,
         ];
         transaction(self.client(), items).await
     }

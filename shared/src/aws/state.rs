@@ -150,6 +150,26 @@ impl DynamoSyncState {
         Ok(())
     }
 
+    /// The transaction item that adds `delta` to the status record's counter `attribute`, so a counted item and its
+    /// count change together.
+    pub(super) fn count_change(
+        &self,
+        attribute: &str,
+        delta: i64,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(STATUS_KEY, STATUS_KEY)))
+            .update_expression("ADD #count :delta")
+            .expression_attribute_names("#count", attribute)
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+            .build()
+            .map_err(|e| backend_error("TransactWriteItems", e))?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .update(update)
+            .build())
+    }
+
     /// Up to `limit` items under `pk`, highest sort key (newest) first: one query.
     pub(super) async fn newest<T: serde::de::DeserializeOwned>(
         &self,
