@@ -118,12 +118,31 @@ impl RunRecord {
     }
 }
 
-/// A run id that sorts by start time: `fs-20261204T162252Z-1a2b3c`.
+/// A run id that sorts by start time: `fs-20261204T162252.041Z-1a2b3c`. Milliseconds, because runs of a small
+/// catalog (a dry run, then the real one) start within the same second, and "the newest run" is the highest key.
 pub fn new_run_id(now: OffsetDateTime) -> String {
     let stamp = now
         .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
+            "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
         ))
         .expect("formats");
     format!("fs-{stamp}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+    use time::macros::datetime;
+
+    #[test]
+    fn run_ids_sort_by_start_time_even_within_one_second() {
+        let first = datetime!(2026-12-04 16:22:52.041 UTC);
+        for _ in 0..50 {
+            let earlier = new_run_id(first);
+            let later = new_run_id(first + Duration::milliseconds(1));
+            assert!(earlier < later, "{earlier} should sort before {later}");
+        }
+        assert!(new_run_id(first).starts_with("fs-20261204T162252.041Z-"));
+    }
 }
