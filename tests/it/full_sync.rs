@@ -577,3 +577,22 @@ async fn every_full_sync_fixture_in_events_drives_the_handler() {
     }
     assert_eq!(aws.products().await.len(), 30);
 }
+
+/// No fixture in `events/` goes untested: each is named by a test in `tests/it/` (the `full-sync-*` ones are all
+/// driven by the test above, through its prefix).
+#[test]
+fn every_fixture_in_events_is_driven_by_a_test() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources: String = std::fs::read_dir(root.join("it"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let untested: Vec<String> = std::fs::read_dir(root.join("../events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with("full-sync-") && !sources.contains(&format!("\"{name}\"")))
+        .collect();
+    assert!(untested.is_empty(), "fixtures no test drives: {untested:?}");
+}

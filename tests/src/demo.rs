@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use pixlpay_sim::local_aws::{LocalAws, sdk_config, take_messages};
 use pixlpay_sim::pipeline::{PollerSettings, receive_batch};
-use pixlpay_sim::{Faults, LOCAL_WEBHOOK_SECRET, SimControl};
+use pixlpay_sim::{Faults, LOCAL_WEBHOOK_SECRET, Settings, SimControl};
 use pixlpay_sync::Secret;
 use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState};
 use pixlpay_sync::pixlpay::{PixlpayClient, PixlpayConfig};
@@ -45,7 +45,7 @@ async fn main() -> Result {
         (Some("live"), _) => live().await,
         (Some("pump"), Some(env_file)) => pump(env_file).await,
         (Some("table"), Some(env_file)) => table(env_file).await,
-        (Some("status"), _) => status().await,
+        (Some("status"), check) => status(check.is_some_and(|c| c == "--check")).await,
         _ => Err(
             "usage: pixlpay-demo client | setup ENV_FILE | change | live | pump ENV_FILE | table ENV_FILE | status"
                 .into(),
@@ -61,6 +61,8 @@ const WORKER_INVOKE_URL: &str = "http://127.0.0.1:9000/2015-03-31/functions/prod
 async fn setup(env_file: &str) -> Result {
     let aws = LocalAws::new("demo").await;
     let (work_queue, work_dlq) = aws.work_queue(30, 3).await;
+    // A queue of its own for refused external changes (its DLQ half is unused here).
+    let (_, external_rejects) = aws.work_queue(30, 3).await;
     let store_url = env("PIXLPAY_STORE_URL", "http://127.0.0.1:8480");
     // Register the webhook function's local URL with Pixlpay; it answers with the signing secret. The function
     // accepts that secret and the local one the fixtures in events/ are signed with (as during a rotation).
@@ -68,6 +70,14 @@ async fn setup(env_file: &str) -> Result {
         .register_product_webhook(WEBHOOK_FUNCTION_URL)
         .await;
     let secrets = format!("{secret},{LOCAL_WEBHOOK_SECRET}");
+    // The simulator serves the announced PUT /products/{id}, so the external change can show the whole loop.
+    let control = SimControl::new(&store_url);
+    control
+        .set_settings(&Settings {
+            writes_enabled: true,
+            ..Settings::default()
+        })
+        .await;
     let settings = [
         ("WEBHOOK_SECRETS", secrets.as_str()),
         ("WORK_QUEUE_URL", &work_queue),
@@ -75,6 +85,8 @@ async fn setup(env_file: &str) -> Result {
         ("PIXLPAY_STORE_URL", store_url.as_str()),
         ("PIXLPAY_API_TOKEN", "sk_test_simulator"),
         ("PIXLPAY_RPM", "600"),
+        ("PIXLPAY_WRITES_ENABLED", "true"),
+        ("EXTERNAL_REJECTS_QUEUE_URL", &external_rejects),
         ("PRODUCTS_TABLE", &aws.products_table),
         ("SYNC_STATE_TABLE", &aws.state_table),
         ("EVENT_BUS_NAME", &aws.bus),
@@ -91,7 +103,8 @@ async fn setup(env_file: &str) -> Result {
         "   created tables {} and {}, bus {} with a queue behind it",
         aws.products_table, aws.state_table, aws.bus
     );
-    println!("   created the product work queue and its DLQ");
+    println!("   created the product work queue and its DLQ, and the external-change rejects queue");
+    println!("   enabled the simulator's product writes (PUT /products/{{id}}) and PIXLPAY_WRITES_ENABLED");
     println!("   registered the webhook function's URL {WEBHOOK_FUNCTION_URL} with Pixlpay");
     println!("   function settings written to {env_file}");
     Ok(())
@@ -188,7 +201,7 @@ async fn table(env_file: &str) -> Result {
     let store = DynamoProductStore::new(dynamodb.clone(), &vars["PRODUCTS_TABLE"], &vars["SYNC_STATE_TABLE"]);
     let state = DynamoSyncState::new(dynamodb, &vars["SYNC_STATE_TABLE"]);
     let active = store.active_ids().await?;
-    let sample_ids = [3, 5, 6, 12, 30, 40];
+    let sample_ids = [1, 3, 5, 6, 12, 30, 40];
     let sample = store.get_many(&sample_ids).await?;
     println!("   Products table: {} active products", active.len());
     for id in sample_ids {
@@ -239,7 +252,9 @@ async fn table(env_file: &str) -> Result {
 /// The status function's routes, as `cargo lambda watch` serves them locally (in AWS: the HTTP API, IAM-signed).
 const STATUS_URL: &str = "http://127.0.0.1:9000/lambda-url/status/status";
 
-async fn status() -> Result {
+/// Prints the status; with `check`, fails unless the whole flow settled: in sync, queues empty, no errors, and
+/// product 1 carrying the external change (pushed to Pixlpay, stored once, not echoed by its webhook).
+async fn status(check: bool) -> Result {
     let http = reqwest::Client::new();
     let get = |path: &str| {
         let request = http.get(format!("{STATUS_URL}{path}"));
@@ -271,7 +286,7 @@ async fn status() -> Result {
         s["out_of_sync"],
         s["recent_errors"].as_array().map_or(0, Vec::len)
     );
-    for id in [3, 6, 12] {
+    for id in [1, 3, 6, 12] {
         let (code, p) = get(&format!("/products/{id}?live=true")).await?;
         println!(
             "   GET /status/products/{id}?live=true -> {code}: live in sync {}",
@@ -289,6 +304,38 @@ async fn status() -> Result {
     }
     let (code, bad) = get("/products/abc").await?;
     println!("   GET /status/products/abc -> {code}: {bad}");
+    if check {
+        let (_, one) = get("/products/1").await?;
+        let actions: Vec<(&str, &str)> = one["history"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (e["action"].as_str().unwrap_or(""), e["source"].as_str().unwrap_or("")))
+            .collect();
+        let problems: Vec<String> = [
+            (s["in_sync"] != json!(true), format!("not in sync: {s}")),
+            (
+                s["recent_errors"].as_array().is_none_or(|e| !e.is_empty()),
+                "errors were recorded".into(),
+            ),
+            (
+                one["stored"]["price"] != json!("14.99") && one["stored"]["price"] != json!("14.990"),
+                format!("product 1 does not hold the external price: {}", one["stored"]["price"]),
+            ),
+            (
+                actions.first() != Some(&("updated", "external")),
+                format!("product 1's newest entry is not the external update: {actions:?}"),
+            ),
+            (code != 400, "a bad id was not refused".into()),
+        ]
+        .into_iter()
+        .filter_map(|(failed, why)| failed.then_some(why))
+        .collect();
+        if !problems.is_empty() {
+            return Err(format!("demo check failed:\n  {}", problems.join("\n  ")).into());
+        }
+        println!("   check: in sync, queues empty, no errors, the external change stored once and not echoed");
+    }
     Ok(())
 }
 
@@ -298,8 +345,15 @@ async fn client_and_webhooks() -> Result {
     let rpm: u32 = env("PIXLPAY_RPM", "60").parse()?;
     let sim = SimControl::new(&store_url);
 
-    println!("== 1. A catalog of 250 products, 10% of requests failing with 5xx and a burst of three 429s");
-    sim.seed(250, 42).await;
+    // The demo's own catalog (`./dev test` runs it smaller); the sample products it shows go up to id 40.
+    let catalog: u64 = env("DEMO_PRODUCTS", "250").parse()?;
+    if catalog < 41 {
+        return Err(
+            format!("DEMO_PRODUCTS={catalog}: the demo changes products up to id 40, so it needs at least 41").into(),
+        );
+    }
+    println!("== 1. A catalog of {catalog} products, 10% of requests failing with 5xx and a burst of three 429s");
+    sim.seed(catalog, 42).await;
     sim.reset_stats().await;
     sim.set_faults(&Faults {
         error_rate: 0.1,
