@@ -8,6 +8,8 @@
 //! - `live`: change the store with webhooks (Pixlpay delivers them to the webhook function's URL);
 //! - `pump ENV_FILE`: Lambda's SQS trigger for the worker: hand queued work to `product-worker` through the runtime
 //!   emulator of `cargo lambda watch` until the queue stays empty;
+//! - `external ENV_FILE`: an external system publishes a change on the bus; the rule's delivery goes to
+//!   `external-sync`;
 //! - `table ENV_FILE`: the Products table, the last run and the events on the bus;
 //! - `status`: `GET /status` and a few products' histories and live diffs from the `status` function's local URL.
 
@@ -44,10 +46,12 @@ async fn main() -> Result {
         (Some("change"), _) => change().await,
         (Some("live"), _) => live().await,
         (Some("pump"), Some(env_file)) => pump(env_file).await,
+        (Some("external"), Some(env_file)) => external(env_file).await,
         (Some("table"), Some(env_file)) => table(env_file).await,
         (Some("status"), check) => status(check.is_some_and(|c| c == "--check")).await,
         _ => Err(
-            "usage: pixlpay-demo client | setup ENV_FILE | change | live | pump ENV_FILE | table ENV_FILE | status"
+            "usage: pixlpay-demo client | setup ENV_FILE | change | live | pump ENV_FILE | external ENV_FILE \
+             | table ENV_FILE | status [--check]"
                 .into(),
         ),
     }
@@ -63,6 +67,14 @@ async fn setup(env_file: &str) -> Result {
     let (work_queue, work_dlq) = aws.work_queue(30, 3).await;
     // A queue of its own for refused external changes (its DLQ half is unused here).
     let (_, external_rejects) = aws.work_queue(30, 3).await;
+    // The template's external-change rule, with a queue as its target in place of the function: `external` hands
+    // what it delivers to `external-sync`, as Lambda's EventBridge trigger would.
+    let external_deliveries = aws
+        .queue_behind_rule(
+            "demo-external",
+            json!({"source": [EXTERNAL_SOURCE], "detail-type": ["ExternalProductChanged"]}),
+        )
+        .await;
     let store_url = env("PIXLPAY_STORE_URL", "http://127.0.0.1:8480");
     // Register the webhook function's local URL with Pixlpay; it answers with the signing secret. The function
     // accepts that secret and the local one the fixtures in events/ are signed with (as during a rotation).
@@ -91,6 +103,7 @@ async fn setup(env_file: &str) -> Result {
         ("SYNC_STATE_TABLE", &aws.state_table),
         ("EVENT_BUS_NAME", &aws.bus),
         ("DEMO_QUEUE_URL", &aws.queue_url),
+        ("DEMO_EXTERNAL_DELIVERY_QUEUE_URL", &external_deliveries),
         ("AWS_ENDPOINT_URL", &env("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
@@ -103,10 +116,69 @@ async fn setup(env_file: &str) -> Result {
         "   created tables {} and {}, bus {} with a queue behind it",
         aws.products_table, aws.state_table, aws.bus
     );
-    println!("   created the product work queue and its DLQ, and the external-change rejects queue");
+    println!(
+        "   created the product work queue and its DLQ, the external-change rejects queue, and the external-change"
+    );
+    println!("   rule ({EXTERNAL_SOURCE} / ExternalProductChanged) with a delivery queue behind it");
     println!("   enabled the simulator's product writes (PUT /products/{{id}}) and PIXLPAY_WRITES_ENABLED");
     println!("   registered the webhook function's URL {WEBHOOK_FUNCTION_URL} with Pixlpay");
     println!("   function settings written to {env_file}");
+    Ok(())
+}
+
+/// The ERP of `events/external-change.json`.
+const EXTERNAL_SOURCE: &str = "erp.inventory";
+const EXTERNAL_SYNC_INVOKE_URL: &str = "http://127.0.0.1:9000/2015-03-31/functions/external-sync/invocations";
+
+/// An external system publishes the change of `events/external-change.json` on the bus; the rule delivers it and
+/// the event, exactly as delivered, goes to `external-sync`.
+async fn external(env_file: &str) -> Result {
+    let vars = read_env_file(env_file)?;
+    let config = sdk_config(vars.get("AWS_ENDPOINT_URL").map(String::as_str)).await;
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string("events/external-change.json")?)?;
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name(&vars["EVENT_BUS_NAME"])
+        .source(EXTERNAL_SOURCE)
+        .detail_type("ExternalProductChanged")
+        .detail(fixture["detail"].to_string())
+        .build();
+    let put = aws_sdk_eventbridge::Client::new(&config)
+        .put_events()
+        .entries(entry)
+        .send()
+        .await?;
+    if put.failed_entry_count() > 0 {
+        return Err(format!("PutEvents refused the external change: {put:?}").into());
+    }
+    println!(
+        "   {EXTERNAL_SOURCE} published ExternalProductChanged: {}",
+        fixture["detail"]
+    );
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = &vars["DEMO_EXTERNAL_DELIVERY_QUEUE_URL"];
+    let started = Instant::now();
+    let delivered = loop {
+        if let Some(body) = take_messages(&sqs, queue_url).await.into_iter().next() {
+            break body;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            return Err("the external-change rule delivered nothing within 15 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let event: Value = serde_json::from_str(&delivered)?;
+    println!(
+        "   the rule delivered event {} ({} from {}); external-sync answers:",
+        event["id"], event["detail-type"], event["source"]
+    );
+    let answer = reqwest::Client::new()
+        .post(EXTERNAL_SYNC_INVOKE_URL)
+        .json(&event)
+        .send()
+        .await?
+        .text()
+        .await?;
+    println!("   {answer}");
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use pixlpay_sync::aws::{
     DynamoProductStore, DynamoSyncState, EventBridgePublisher, create_products_table, create_state_table,
 };
 use pixlpay_sync::sync::ProductItem;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The SDK config for a local endpoint with test credentials. Panics, saying how to start the services, when
 /// `endpoint` is not given and `AWS_ENDPOINT_URL` is not set: these tests never talk to real AWS.
@@ -112,25 +112,8 @@ impl LocalAws {
             .send()
             .await
             .expect("create bus");
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(unique_name(prefix))
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url
-            .unwrap();
         let event_source = "pixlpay-sync".to_owned();
-        let rule = unique_name("all-changes");
-        eventbridge
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(&bus)
-            .event_pattern(serde_json::json!({"source": [event_source]}).to_string())
-            .send()
-            .await
-            .expect("put rule");
-        let this = Self {
+        let mut this = Self {
             config,
             dynamodb,
             sqs,
@@ -138,24 +121,49 @@ impl LocalAws {
             products_table,
             state_table,
             bus,
-            queue_url,
+            queue_url: String::new(),
             event_source,
         };
-        let queue_arn = this.queue_arn(&this.queue_url).await;
+        this.queue_url = this
+            .queue_behind_rule(prefix, json!({"source": [this.event_source]}))
+            .await;
+        this
+    }
+
+    /// A new queue that receives, as EventBridge delivers them, the events on the bus matching `pattern`.
+    pub async fn queue_behind_rule(&self, prefix: &str, pattern: Value) -> String {
+        let queue_url = self
+            .sqs
+            .create_queue()
+            .queue_name(unique_name(prefix))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .unwrap();
+        let rule = unique_name(&format!("{prefix}-rule"));
+        self.eventbridge
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&self.bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .expect("put rule");
         let target = aws_sdk_eventbridge::types::Target::builder()
             .id("queue")
-            .arn(queue_arn)
+            .arn(self.queue_arn(&queue_url).await)
             .build()
             .unwrap();
-        this.eventbridge
+        self.eventbridge
             .put_targets()
             .rule(&rule)
-            .event_bus_name(&this.bus)
+            .event_bus_name(&self.bus)
             .targets(target)
             .send()
             .await
             .expect("put targets");
-        this
+        queue_url
     }
 
     /// A product work queue with its DLQ: messages become visible again `visibility_timeout_secs` after a receive
