@@ -2,12 +2,10 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use pixlpay_sync::aws::{DynamoProductStore, DynamoSyncState, EventBridgePublisher};
-use pixlpay_sync::config::{Env, PixlpaySettings, StorageSettings, full_sync_config};
+use pixlpay_sync::aws::SyncAdapters;
+use pixlpay_sync::config::{Env, full_sync_config};
 use pixlpay_sync::handlers::full_sync::handle;
-use pixlpay_sync::pixlpay::PixlpayClient;
 use pixlpay_sync::sync::FullSync;
 use serde_json::Value;
 
@@ -15,21 +13,13 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let env = Env(|name: &str| std::env::var(name).ok());
-    let pixlpay = PixlpaySettings::from_env(&env)?;
-    let storage = StorageSettings::from_env(&env)?;
     let config = full_sync_config(&env)?;
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let token = pixlpay.token.resolve(&aws_sdk_ssm::Client::new(&aws)).await?;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let adapters = SyncAdapters::from_env(&env).await?;
     let sync = FullSync {
-        catalog: PixlpayClient::new(pixlpay.client_config(token))?,
-        store: DynamoProductStore::new(dynamodb.clone(), &storage.products_table, &storage.state_table),
-        state: DynamoSyncState::new(dynamodb, &storage.state_table).with_audit_ttl(storage.audit_ttl),
-        events: EventBridgePublisher::new(
-            aws_sdk_eventbridge::Client::new(&aws),
-            &storage.event_bus,
-            &storage.event_source,
-        ),
+        catalog: adapters.catalog,
+        store: adapters.store,
+        state: adapters.state,
+        events: adapters.events,
         config,
     };
     run(service_fn(|event: LambdaEvent<Value>| {

@@ -6,11 +6,11 @@
 //! | `ERROR` | `<µs since epoch, 20 digits>#<random>` | an [`ErrorRecord`], TTL 30 days |
 //! | `STATUS` | `STATUS` | `out_of_sync_products`, moved in the same transaction as a marker comes or goes |
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
 use super::state::{DynamoSyncState, key, s, time_sort_key};
-use super::{backend_error, conditional, from_item, to_item, transaction};
+use super::{backend_error, conditional, from_item, to_item};
 use crate::product::ProductId;
 use crate::sync::{ErrorRecord, HealthLog, OutOfSync, OutOfSyncReason, StoreError};
 
@@ -92,17 +92,7 @@ impl DynamoSyncState {
             item.insert("since".into(), now.clone());
             item.insert("updated_at".into(), now);
             item.insert("seq".into(), n(seq));
-            let put = Put::builder()
-                .table_name(self.table())
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| backend_error("TransactWriteItems", e))?;
-            let items = vec![
-                TransactWriteItem::builder().put(put).build(),
-                self.count_change("out_of_sync_products", 1)?,
-            ];
-            if transaction(self.client(), items).await? {
+            if self.insert_counted(item, "out_of_sync_products").await? {
                 return Ok(seq);
             }
         }
@@ -123,18 +113,9 @@ impl HealthLog for DynamoSyncState {
     }
 
     async fn clear_out_of_sync(&self, id: ProductId, up_to_seq: u64) -> Result<bool, StoreError> {
-        let delete = Delete::builder()
-            .table_name(self.table())
-            .set_key(Some(key(MARKERS, id.to_string())))
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(seq) OR seq <= :seq)")
-            .expression_attribute_values(":seq", n(up_to_seq))
-            .build()
-            .map_err(|e| backend_error("TransactWriteItems", e))?;
-        let items = vec![
-            TransactWriteItem::builder().delete(delete).build(),
-            self.count_change("out_of_sync_products", -1)?,
-        ];
-        transaction(self.client(), items).await
+        let also = ("attribute_not_exists(seq) OR seq <= :seq", ":seq", n(up_to_seq));
+        self.delete_counted((MARKERS, &id.to_string()), Some(also), "out_of_sync_products")
+            .await
     }
 
     async fn out_of_sync(&self) -> Result<Vec<OutOfSync>, StoreError> {

@@ -1,6 +1,7 @@
 //! Adapters at the edge: the ports of [`crate::sync`] implemented on DynamoDB and EventBridge, secrets from SSM,
 //! and table creation for local runs (in AWS the SAM template creates the tables).
 
+mod adapters;
 mod audit;
 mod deliveries;
 mod eventbridge;
@@ -12,6 +13,7 @@ mod secrets;
 mod sqs;
 mod state;
 
+pub use adapters::SyncAdapters;
 pub use eventbridge::EventBridgePublisher;
 pub use products::DynamoProductStore;
 pub use provision::{create_products_table, create_state_table};

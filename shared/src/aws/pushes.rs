@@ -2,10 +2,10 @@
 //! later change adds to an earlier one; `pending_pushes` on the status record moves in the same transaction as an
 //! item is created or deleted.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::state::{DynamoSyncState, key, s};
-use super::{backend_error, conditional, from_item, to_item, transaction};
+use super::{conditional, from_item, to_item};
 use crate::product::ProductId;
 use crate::sync::{PendingPush, PushLog, StoreError};
 
@@ -67,17 +67,7 @@ impl PushLog for DynamoSyncState {
             }
             let mut item = attributes.clone();
             item.extend(key(PUSHES, push.product_id.to_string()));
-            let put = Put::builder()
-                .table_name(self.table())
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| backend_error("TransactWriteItems", e))?;
-            let items = vec![
-                TransactWriteItem::builder().put(put).build(),
-                self.count_change("pending_pushes", 1)?,
-            ];
-            if transaction(self.client(), items).await? {
+            if self.insert_counted(item, "pending_pushes").await? {
                 return Ok(());
             }
         }
@@ -88,16 +78,7 @@ impl PushLog for DynamoSyncState {
     }
 
     async fn clear_pending_push(&self, id: ProductId) -> Result<bool, StoreError> {
-        let delete = Delete::builder()
-            .table_name(self.table())
-            .set_key(Some(key(PUSHES, id.to_string())))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .map_err(|e| backend_error("TransactWriteItems", e))?;
-        let items = vec![
-            TransactWriteItem::builder().delete(delete).build(),
-            self.count_change("pending_pushes", -1)?,
-        ];
-        transaction(self.client(), items).await
+        self.delete_counted((PUSHES, &id.to_string()), None, "pending_pushes")
+            .await
     }
 }

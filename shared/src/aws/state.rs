@@ -15,10 +15,10 @@
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, PutRequest, TransactWriteItem, WriteRequest};
 use time::OffsetDateTime;
 
-use super::{backend_error, conditional, from_item, to_item};
+use super::{Item, backend_error, conditional, from_item, to_item, transaction};
 use crate::product::ProductId;
 use crate::sync::{RunRecord, RunStatus, StoreError, SyncState};
 
@@ -150,13 +150,48 @@ impl DynamoSyncState {
         Ok(())
     }
 
-    /// The transaction item that adds `delta` to the status record's counter `attribute`, so a counted item and its
-    /// count change together.
-    pub(super) fn count_change(
+    /// Creates `item` unless an item with its key exists, and adds one to the status record's `counter`, in one
+    /// transaction: `false` (nothing written) when the item already existed.
+    pub(super) async fn insert_counted(&self, item: Item, counter: &str) -> Result<bool, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| backend_error("TransactWriteItems", e))?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.count_change(counter, 1)?,
+        ];
+        transaction(&self.client, items).await
+    }
+
+    /// Deletes the item at `(pk, sk)` if it exists and `also` holds (an expression over one placeholder and its
+    /// value), and subtracts one from the status record's `counter`, in one transaction: `false` (nothing written)
+    /// when the item is gone or the condition failed.
+    pub(super) async fn delete_counted(
         &self,
-        attribute: &str,
-        delta: i64,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        (pk, sk): (&str, &str),
+        also: Option<(&str, &str, AttributeValue)>,
+        counter: &str,
+    ) -> Result<bool, StoreError> {
+        let delete = Delete::builder().table_name(&self.table).set_key(Some(key(pk, sk)));
+        let delete = match also {
+            None => delete.condition_expression("attribute_exists(pk)"),
+            Some((expression, placeholder, value)) => delete
+                .condition_expression(format!("attribute_exists(pk) AND ({expression})"))
+                .expression_attribute_values(placeholder, value),
+        };
+        let delete = delete.build().map_err(|e| backend_error("TransactWriteItems", e))?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.count_change(counter, -1)?,
+        ];
+        transaction(&self.client, items).await
+    }
+
+    /// The status record's `attribute` moved by `delta`, as one item of a transaction.
+    fn count_change(&self, attribute: &str, delta: i64) -> Result<TransactWriteItem, StoreError> {
         let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(STATUS_KEY, STATUS_KEY)))
@@ -165,9 +200,7 @@ impl DynamoSyncState {
             .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
             .build()
             .map_err(|e| backend_error("TransactWriteItems", e))?;
-        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
-            .update(update)
-            .build())
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Up to `limit` items under `pk`, highest sort key (newest) first: one query.
