@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
 use super::state::{DynamoSyncState, key, s, time_sort_key};
-use super::{backend_error, conditional, from_item, to_item};
+use super::{conditional, from_item, to_item};
 use crate::product::ProductId;
 use crate::sync::{ErrorRecord, HealthLog, OutOfSync, OutOfSyncReason, StoreError};
 
@@ -120,21 +120,11 @@ impl HealthLog for DynamoSyncState {
 
     async fn out_of_sync(&self) -> Result<Vec<OutOfSync>, StoreError> {
         let mut markers = Vec::new();
-        let mut pages = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(MARKERS))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| backend_error("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                markers.push(from_item(item)?);
-            }
-        }
+        self.for_each_under(MARKERS, |item| {
+            markers.push(from_item(item)?);
+            Ok(())
+        })
+        .await?;
         Ok(markers)
     }
 

@@ -203,6 +203,31 @@ impl DynamoSyncState {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Every item under `pk`, read consistently page by page and handed to `visit` one at a time (so a long
+    /// partition is never held whole).
+    pub(super) async fn for_each_under(
+        &self,
+        pk: &str,
+        mut visit: impl FnMut(Item) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| backend_error("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                visit(item)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Up to `limit` items under `pk`, highest sort key (newest) first: one query.
     pub(super) async fn newest<T: serde::de::DeserializeOwned>(
         &self,
@@ -323,22 +348,12 @@ impl SyncState for DynamoSyncState {
 
     async fn seen_ids(&self, run_id: &str) -> Result<HashSet<ProductId>, StoreError> {
         let mut seen = HashSet::new();
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(format!("RUNPAGE#{run_id}")))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| backend_error("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                let ids = item.get("ids").and_then(|v| v.as_l().ok()).cloned().unwrap_or_default();
-                seen.extend(ids.iter().filter_map(|v| v.as_n().ok()?.parse::<ProductId>().ok()));
-            }
-        }
+        self.for_each_under(&format!("RUNPAGE#{run_id}"), |item| {
+            let ids = item.get("ids").and_then(|v| v.as_l().ok()).cloned().unwrap_or_default();
+            seen.extend(ids.iter().filter_map(|v| v.as_n().ok()?.parse::<ProductId>().ok()));
+            Ok(())
+        })
+        .await?;
         Ok(seen)
     }
 
